@@ -1,0 +1,4 @@
+"""``python -m cookiepatcher`` runs the CLI."""
+from cookiepatcher.cli import main
+
+main()

@@ -1,0 +1,154 @@
+"""Preconditions on the project and the one-step write of a merge result.
+
+Writing follows ``git merge``: files from the merged tree (conflict markers in text
+files), unmerged index entries at stages 1/2/3 for conflicts. The whole result is known
+before anything is written, and the order is chosen so that an interrupted write is
+recoverable with ``git checkout -- .``: changed and deleted tracked files first, new
+files next, and the repository's index last (one atomic rename). Until that rename the
+index still describes the pre-update commit.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from cookiepatcher import git
+from cookiepatcher.errors import RefusedError
+from cookiepatcher.merge import Entries
+
+NULL_SHA = "0" * 40
+
+
+def check_clean(repo_root: Path, prefix: str) -> None:
+    """Refuse when tracked files under the project folder have uncommitted changes.
+
+    Args:
+        repo_root: repository work tree root.
+        prefix: project folder relative to the root (``""`` or ending in ``/``).
+
+    Raises:
+        RefusedError: a merge/rebase is in progress, the index holds conflicts, or
+            tracked files are modified/staged (named, up to five).
+    """
+    gd = git.git_dir(repo_root)
+    if any((gd / m).exists() for m in ("MERGE_HEAD", "REBASE_HEAD", "CHERRY_PICK_HEAD", "rebase-merge", "rebase-apply")):
+        raise RefusedError("a merge or rebase is in progress; finish or abort it before updating")
+    raw = git.run(["status", "--porcelain=v1", "-z", "--untracked-files=no", "--ignore-submodules=none",
+                   "--", prefix or "."], repo_root).stdout
+    dirty = [rec[3:].decode("utf-8", "surrogateescape") for rec in raw.split(b"\0") if rec and rec[:2] != b"??" and len(rec) > 3]
+    if dirty:
+        names = ", ".join(d[len(prefix):] for d in dirty[:5]) + (f" and {len(dirty) - 5} more" if len(dirty) > 5 else "")
+        unmerged = any(rec[:2] in (b"UU", b"AA", b"DU", b"UD", b"AU", b"UA", b"DD") for rec in raw.split(b"\0") if rec)
+        if unmerged:
+            raise RefusedError(f"unresolved conflicts in {names}; resolve them and commit before updating")
+        raise RefusedError(f"uncommitted changes in {names}; commit or stash them, then run the update again")
+
+
+def check_untracked(repo_root: Path, creates: list[str], entries: Entries) -> None:
+    """Refuse when a path the update creates already exists untracked (or ignored) on disk.
+
+    An untracked file whose bytes equal the new file's does not block.
+
+    Raises:
+        RefusedError: naming the first such paths.
+    """
+    blocked: list[str] = []
+    for path in creates:
+        p = repo_root / path
+        # a parent folder that exists as a file (or link) blocks too
+        parts = Path(path).parts
+        for i in range(1, len(parts)):
+            q = repo_root.joinpath(*parts[:i])
+            if q.is_symlink() or q.is_file():
+                blocked.append("/".join(parts[:i]))
+                break
+        else:
+            if p.is_symlink() or p.exists():
+                if p.is_file() and not p.is_symlink():
+                    sha = git.out(["hash-object", "--", path], repo_root)
+                    if sha == entries[path][1]:
+                        continue
+                blocked.append(path)
+    if blocked:
+        names = ", ".join(sorted(set(blocked))[:5])
+        raise RefusedError(f"untracked files would be overwritten: {names}; move or commit them, then run the update again")
+
+
+def _remove(path: Path, root: Path) -> None:
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.is_dir():
+        shutil.rmtree(path)
+    parent = path.parent
+    while parent != root and parent.is_dir() and not any(parent.iterdir()):
+        parent.rmdir()
+        parent = parent.parent
+
+
+def write_result(repo_root: Path, head_entries: Entries, result: Entries,
+                 stages: dict[str, dict[int, tuple[str, str]]], scratch: Path,
+                 on_phase=None) -> None:
+    """Make the working tree and index hold ``result`` (plus ``stages`` as conflicts).
+
+    Args:
+        repo_root: repository work tree root.
+        head_entries: entries of HEAD (what the index and tree hold now: checked clean).
+        result: merged entries, repository-relative paths.
+        stages: unmerged paths -> ``{stage: (mode, sha)}``.
+        scratch: private temporary folder on any filesystem.
+        on_phase: optional callback ``(name)`` called as each write phase starts.
+    """
+    phase = on_phase or (lambda name: None)
+    git_dir = git.git_dir(repo_root)
+    changed = sorted(p for p in result if head_entries.get(p) != result[p])
+    removed = sorted(p for p in head_entries if p not in result)
+    modified = [p for p in changed if p in head_entries]
+    added = [p for p in changed if p not in head_entries]
+
+    # Build both indexes first: one with every merged path at stage 0 (to check files out
+    # with git's own smudge/eol rules), and the final one with conflicts as stages.
+    work_index = git_dir / "cookiepatcher-work.index"
+    final_index = git_dir / "cookiepatcher-final.index"
+    src_index = git_dir / "index"
+    for idx in (work_index, final_index):
+        if src_index.exists():
+            shutil.copyfile(src_index, idx)
+        else:
+            idx.unlink(missing_ok=True)
+    lines = [f"0 {NULL_SHA}\t{p}\0" for p in removed]
+    lines += [f"{result[p][0]} {result[p][1]}\t{p}\0" for p in changed]
+    blob = "".join(lines).encode("utf-8", "surrogateescape")
+    git.run(["update-index", "-z", "--index-info"], repo_root, env={"GIT_INDEX_FILE": str(work_index)}, input=blob)
+    conflict_lines = []
+    for p, st in sorted(stages.items()):
+        conflict_lines.append(f"0 {NULL_SHA}\t{p}\0")
+        conflict_lines += [f"{mode} {sha} {n}\t{p}\0" for n, (mode, sha) in sorted(st.items())]
+    final_blob = blob + "".join(conflict_lines).encode("utf-8", "surrogateescape")
+    git.run(["update-index", "-z", "--index-info"], repo_root, env={"GIT_INDEX_FILE": str(final_index)}, input=final_blob)
+
+    def checkout(paths: list[str]) -> None:
+        paths = [p for p in paths if result[p][0] != "160000"]  # submodules: index only
+        if not paths:
+            return
+        for p in paths:  # git refuses to replace a file by a folder and vice versa
+            q = repo_root / p
+            if q.is_dir() and not q.is_symlink():
+                shutil.rmtree(q)
+        data = "".join(p + "\0" for p in paths).encode("utf-8", "surrogateescape")
+        git.run(["checkout-index", "-f", "-z", "--stdin"], repo_root,
+                env={"GIT_INDEX_FILE": str(work_index)}, input=data)
+
+    phase("write-modified")
+    checkout(modified)
+    phase("write-deleted")
+    for p in removed:
+        _remove(repo_root / p, repo_root)
+    phase("write-added")
+    checkout(added)
+    # refresh stat data so `git status` is accurate and fast, then swap the index in
+    phase("write-index")
+    git.run(["update-index", "-q", "--refresh"], repo_root, env={"GIT_INDEX_FILE": str(final_index)}, ok_codes=(0, 1))
+    os.replace(final_index, src_index)
+    work_index.unlink(missing_ok=True)
+

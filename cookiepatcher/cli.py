@@ -1,0 +1,187 @@
+"""Command line: parses flags, calls the engine, maps results and errors to exit codes.
+
+Exit codes (every command): 0 done or up to date; 1 done with conflicts (listed on
+stderr) or, for ``check``, out of date; 2 refused or failed with nothing changed.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from cookiepatcher import cli_bot
+from cookiepatcher.errors import CookiepatcherError
+
+
+class _Group(click.Group):
+    """Maps :class:`CookiepatcherError` to one stderr line and exit code 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CookiepatcherError as exc:
+            click.echo(f"cookiepatcher: error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+
+
+def _ask(name: str, default: Any, choices: list[Any] | None) -> Any:
+    """Prompt for one new question with cookiecutter's own prompts."""
+    from cookiecutter.prompt import read_user_choice, read_user_variable, read_user_yes_no
+
+    if choices:
+        return read_user_choice(name, choices)
+    if isinstance(default, bool):
+        return read_user_yes_no(name, default)
+    return read_user_variable(name, default)
+
+
+def _assignments(pairs: tuple[str, ...]) -> dict[str, str]:
+    from cookiepatcher.answers import parse_assignments
+
+    try:
+        return parse_assignments(list(pairs))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _interactive(no_input: bool) -> bool:
+    return not no_input and sys.stdin.isatty()
+
+
+@click.group(cls=_Group, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="cookiepatcher-engine", prog_name="cookiepatcher")
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """Generate services from Cookiecutter templates and keep them up to date.
+
+    Run without a command inside a generated project to update it.
+    """
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(update)
+
+
+@main.command()
+@click.argument("template")
+@click.argument("extra_context", nargs=-1, metavar="[KEY=VALUE]...")
+@click.option("--checkout", "-c", help="Branch, tag or commit of the template to use (and follow).")
+@click.option("--directory", help="Template subfolder holding cookiecutter.json.")
+@click.option("--no-input", is_flag=True, help="Do not prompt; use defaults and KEY=VALUE answers.")
+@click.option("--output-dir", "-o", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True)
+@click.option("--config-file", type=click.Path(dir_okay=False), help="cookiecutter user config file.")
+@click.option("--offline", is_flag=True, help="Never fetch a remote template (use the cache).")
+def create(template: str, extra_context: tuple[str, ...], checkout: str | None, directory: str | None, no_input: bool,
+           output_dir: Path, config_file: str | None, offline: bool) -> None:
+    """Generate a project from TEMPLATE (path, git URL or gh:org/repo) and record it."""
+    from cookiepatcher.create import create_project
+
+    project = create_project(template, checkout=checkout, directory=directory, no_input=no_input, output_dir=output_dir,
+                             config_file=config_file, extra_context=_assignments(extra_context), offline=offline)
+    click.echo(f"created {project} (recorded in {project.name}/cookiepatcher.json)")
+
+
+@main.command()
+@click.option("--checkout", "-c", help="Branch, tag or commit to update to (becomes the followed ref).")
+@click.option("--directory", help="New template subfolder, when the template moved it.")
+@click.option("--no-input", is_flag=True, help="New questions take their defaults (reported).")
+@click.option("--set", "set_", multiple=True, metavar="KEY=VALUE", help="Change an answer as part of the update.")
+@click.option("--dry-run", is_flag=True, help="Compute the merge; print outcomes and diff; change nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable result on stdout.")
+@click.option("--offline", is_flag=True, help="Never fetch the template (use the cache).")
+@click.option("--project-dir", "-p", type=click.Path(file_okay=False, path_type=Path), default=Path("."), help="Project folder (default: current).")
+@click.option("--verbose", "-v", is_flag=True, help="Print each phase on stderr.")
+def update(checkout: str | None = None, directory: str | None = None, no_input: bool = False, set_: tuple[str, ...] = (),
+           dry_run: bool = False, as_json: bool = False, offline: bool = False, project_dir: Path = Path("."),
+           verbose: bool = False) -> None:
+    """Merge the template's changes since the recorded commit into this project."""
+    from cookiepatcher.update import update_project
+
+    def phase(name: str) -> None:
+        if verbose:
+            click.echo(f"cookiepatcher: {name}", err=True)
+
+    interactive = _interactive(no_input)
+    result = update_project(project_dir, checkout=checkout, directory=directory, no_input=not interactive,
+                            set_answers=_assignments(set_), dry_run=dry_run, offline=offline,
+                            ask=_ask if interactive else None, on_phase=phase)
+    if as_json:
+        click.echo(json.dumps(result.to_json(), indent=2, sort_keys=True))
+    else:
+        if result.up_to_date:
+            click.echo(f"already up to date with template commit {result.to_commit[:12]}")
+        else:
+            verb = "would update" if dry_run else "updated"
+            click.echo(f"{verb} template {result.from_commit[:12]} -> {result.to_commit[:12]}")
+            for f in result.files:
+                extra = f" (from {f.old_path})" if f.old_path else ""
+                click.echo(f"  {f.status:<13} {f.path}{extra}")
+            for name, value in result.defaulted.items():
+                click.echo(f"  new question {name} took its default: {value!r}")
+            if dry_run and result.diff:
+                click.echo(result.diff)
+    if result.conflicts:
+        click.echo(f"cookiepatcher: {len(result.conflicts)} conflict(s); resolve them, then `git add` and commit:", err=True)
+        for path in result.conflicts:
+            click.echo(f"  {path}", err=True)
+    sys.exit(result.exit_code)
+
+
+@main.command()
+@click.option("--checkout", "-c", help="Compare with this ref instead of the followed one.")
+@click.option("--offline", is_flag=True, help="Never fetch the template (use the cache).")
+@click.option("--project-dir", "-p", type=click.Path(file_okay=False, path_type=Path), default=Path("."))
+def check(checkout: str | None, offline: bool, project_dir: Path) -> None:
+    """Exit 1 when the followed template ref has moved past the recorded commit."""
+    from cookiepatcher.check import check_project
+
+    result = check_project(project_dir, checkout=checkout, offline=offline)
+    if result.up_to_date:
+        click.echo(f"up to date with template commit {result.latest_commit[:12]}")
+        sys.exit(0)
+    click.echo(f"out of date: recorded {result.recorded_commit[:12]}, template at {result.latest_commit[:12]}; run `cookiepatcher update`")
+    sys.exit(1)
+
+
+@main.command()
+@click.option("--stat", is_flag=True, help="Summary per file instead of the patch.")
+@click.option("--exit-code", is_flag=True, help="Exit 1 when there are local changes.")
+@click.option("--offline", is_flag=True, help="Never fetch the template (use the cache).")
+@click.option("--project-dir", "-p", type=click.Path(file_okay=False, path_type=Path), default=Path("."))
+def diff(stat: bool, exit_code: bool, offline: bool, project_dir: Path) -> None:
+    """Show the project's local changes against the template at the recorded commit."""
+    from cookiepatcher.diff import diff_project
+
+    text = diff_project(project_dir, offline=offline, stat=stat)
+    if text:
+        click.echo(text)
+    sys.exit(1 if exit_code and text else 0)
+
+
+@main.command()
+@click.argument("template", required=False)
+@click.argument("answers", nargs=-1, metavar="[KEY=VALUE]...")
+@click.option("--checkout", "-c", help="Template ref the project follows.")
+@click.option("--directory", help="Template subfolder holding cookiecutter.json.")
+@click.option("--commit", help="Template commit the project matches (default: detected).")
+@click.option("--no-input", is_flag=True, help="Unanswered questions take their defaults.")
+@click.option("--offline", is_flag=True, help="Never fetch the template (use the cache).")
+@click.option("--project-dir", "-p", type=click.Path(file_okay=False, path_type=Path), default=Path("."))
+def link(template: str | None, answers: tuple[str, ...], checkout: str | None, directory: str | None, commit: str | None,
+         no_input: bool, offline: bool, project_dir: Path) -> None:
+    """Adopt an existing project: write cookiepatcher.json for TEMPLATE.
+
+    Answers come from KEY=VALUE, an existing .cruft.json or old-format record, then
+    defaults (--no-input) or prompts; the commit from --commit or detected.
+    """
+    from cookiepatcher.link import link_project
+
+    interactive = _interactive(no_input)
+    record, distance = link_project(project_dir, template, checkout=checkout, directory=directory, commit=commit,
+                                    answers=_assignments(answers), ask=_ask if interactive else None, offline=offline)
+    how = f" (detected: {distance} differing lines)" if distance is not None else ""
+    click.echo(f"linked to {record.template} at {record.commit[:12]}{how}; commit cookiepatcher.json")
+
+
+cli_bot.register(main)

@@ -1,0 +1,87 @@
+"""``cookiepatcher create``: generate a project with cookiecutter and record it.
+
+The template is rendered from a clean checkout of the resolved commit (so the recorded
+commit is exactly what was rendered), with cookiecutter's own prompting, user config
+(``--config-file``: ``default_context`` and ``abbreviations``) and hooks; hooks see
+``COOKIEPATCHER_RENDER=create``. Then ``cookiepatcher.json`` is written into the project.
+"""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from cookiepatcher.errors import RefusedError, TemplateError
+from cookiepatcher.project import template_folder
+from cookiepatcher.record import Record, public_context, strip_credentials, write_record
+from cookiepatcher.render import render
+from cookiepatcher.source import is_remote, expand_abbreviation, open_template
+
+
+def user_config(config_file: str | None) -> dict[str, Any]:
+    """cookiecutter's user config (``cookiecutter.config.get_user_config``)."""
+    from cookiecutter.config import get_user_config
+    from cookiecutter.exceptions import ConfigDoesNotExistException, InvalidConfiguration
+
+    try:
+        return get_user_config(config_file=config_file)
+    except (ConfigDoesNotExistException, InvalidConfiguration) as exc:
+        raise RefusedError(f"cannot use config file {config_file}: {exc}") from None
+
+
+def recorded_location(template: str, abbreviations: dict[str, str]) -> str:
+    """The template location to record: credentials removed, local paths made absolute."""
+    expanded = expand_abbreviation(template, abbreviations)
+    if is_remote(expanded) or expanded != template:
+        return strip_credentials(template)
+    return str(Path(template).expanduser().resolve())
+
+
+def create_project(
+    template: str,
+    *,
+    checkout: str | None = None,
+    directory: str | None = None,
+    no_input: bool = False,
+    output_dir: Path = Path("."),
+    config_file: str | None = None,
+    extra_context: dict[str, Any] | None = None,
+    offline: bool = False,
+) -> Path:
+    """Generate a project from ``template`` and write its ``cookiepatcher.json``.
+
+    Args:
+        template: local path, git URL or abbreviation (``gh:org/repo``).
+        checkout: branch, tag or commit (``None`` = default branch); recorded as followed ref.
+        directory: template subfolder holding ``cookiecutter.json``.
+        no_input: no prompts: defaults, user config and ``extra_context`` only.
+        output_dir: folder receiving the project folder.
+        config_file: cookiecutter user config file.
+        extra_context: answers given as ``KEY=VALUE`` (cookiecutter's ``extra_context``).
+
+    Returns:
+        The generated project folder.
+
+    Raises:
+        TemplateError, RefusedError: nothing is left behind.
+    """
+    config = user_config(config_file)
+    abbreviations = config.get("abbreviations") or {}
+    source = open_template(template, offline=offline, abbreviations=abbreviations)
+    sha = source.resolve(checkout)
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="cookiepatcher-") as tmp:
+        folder = template_folder(source, sha, directory, Path(tmp), checkout or "default branch")
+        location = recorded_location(template, abbreviations)
+        try:
+            rendered = render(folder, output_dir, extra_context or {}, template=location, checkout=checkout,
+                              mode="create", no_input=no_input, default_context=config.get("default_context") or {})
+        except TemplateError as exc:
+            if "already exists" in str(exc):
+                raise RefusedError(f"{exc}; choose another --output-dir or remove it") from None
+            raise
+    record = Record(template=location, commit=sha, context=public_context(rendered.context),
+                    directory=directory, checkout=checkout)
+    write_record(rendered.project, record)
+    return rendered.project

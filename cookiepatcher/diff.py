@@ -1,0 +1,47 @@
+"""``cookiepatcher diff``: the project's local changes against the template it came from."""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from cookiepatcher import git
+from cookiepatcher.errors import RefusedError
+from cookiepatcher.merge import _graft
+from cookiepatcher.project import locate, render_at
+from cookiepatcher.record import RECORD_FILE, load_record
+from cookiepatcher.source import open_template
+
+
+def diff_project(project_dir: Path, *, offline: bool = False, stat: bool = False) -> str:
+    """Unified diff from the render at the recorded commit to the project's working tree.
+
+    Paths are relative to the project folder; the record file is left out. ``stat``
+    gives ``git diff --stat`` output instead of the patch.
+
+    Raises:
+        RefusedError: the recorded commit is gone from the template.
+        RecordError, TemplateError: as for update.
+    """
+    project = locate(project_dir, need_commit=False)
+    record = load_record(project.folder)
+    source = open_template(record.template, offline=offline)
+    if not source.has_commit(record.commit):
+        raise RefusedError(f"recorded template commit {record.commit[:12]} is no longer in {record.template}; re-link with `cookiepatcher link {record.template} --commit SHA`")
+    with tempfile.TemporaryDirectory(prefix="cookiepatcher-") as tmp:
+        _rendered, entries = render_at(project.root, source, record.commit, record.directory, dict(record.context),
+                                       Path(tmp), checkout=record.checkout, what="recorded commit")
+        entries.pop(RECORD_FILE, None)
+        outer = git.ls_tree(project.root, project.head) if project.head else {}
+        full = _graft(outer, project.prefix, entries)
+        if project.prefix + RECORD_FILE in outer:
+            full[project.prefix + RECORD_FILE] = outer[project.prefix + RECORD_FILE]
+        tree = git.mktree_from_entries(project.root, full, Path(tmp) / "index-diff")
+        # tracked and untracked files of the project count as the project's state
+        index = Path(tmp) / "index-work"
+        env = {"GIT_INDEX_FILE": str(index)}
+        git.run(["read-tree", tree], project.root, env=env)
+        git.run(["add", "-A", "--", project.prefix or "."], project.root, env=env)
+        work_tree = git.out(["write-tree"], project.root, env=env)
+        args = ["diff", "--no-color", "-M", "--stat" if stat else "--patch",
+                f"--relative={project.prefix}" if project.prefix else "--relative", tree, work_tree]
+        return git.out(args, project.root)

@@ -1,0 +1,153 @@
+"""Thin helpers over the ``git`` command line (plumbing only; one process per step).
+
+Every call runs ``git`` with a fixed environment: no pager, no prompts, no system config
+surprises that change object contents (``core.autocrlf`` and friends are passed
+explicitly where bytes matter).
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from cookiepatcher.errors import CookiepatcherError
+
+MIN_GIT = (2, 38)
+# Identity for the synthetic commits cookiepatcher makes from renders (never pushed
+# anywhere, only used as merge inputs).
+_SYNTH_ENV = {
+    "GIT_AUTHOR_NAME": "cookiepatcher",
+    "GIT_AUTHOR_EMAIL": "cookiepatcher@localhost",
+    "GIT_COMMITTER_NAME": "cookiepatcher",
+    "GIT_COMMITTER_EMAIL": "cookiepatcher@localhost",
+    "GIT_AUTHOR_DATE": "@0 +0000",
+    "GIT_COMMITTER_DATE": "@0 +0000",
+}
+
+
+class GitError(CookiepatcherError):
+    """A git command failed; the message carries git's own first error line."""
+
+
+def _base_env(extra: Mapping[str, str] | None) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({"GIT_TERMINAL_PROMPT": "0", "GIT_PAGER": "cat", "LC_ALL": "C", "GIT_OPTIONAL_LOCKS": "0"})
+    if extra:
+        env.update(extra)
+    return env
+
+
+def run(
+    args: Sequence[str],
+    cwd: Path | str | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    input: bytes | None = None,
+    check: bool = True,
+    ok_codes: Sequence[int] = (0,),
+) -> subprocess.CompletedProcess[bytes]:
+    """Run ``git ARGS`` and return the completed process (stdout/stderr as bytes).
+
+    Args:
+        args: arguments after ``git``.
+        cwd: working directory.
+        env: extra environment variables.
+        input: bytes for stdin.
+        check: raise :class:`GitError` when the exit code is not in ``ok_codes``.
+
+    Raises:
+        GitError: git exited with an unexpected code (message: git's first error line).
+    """
+    proc = subprocess.run(
+        ["git", *args], cwd=cwd, env=_base_env(env), input=input,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    if check and proc.returncode not in ok_codes:
+        lines = [ln for ln in proc.stderr.decode("utf-8", "replace").splitlines() if ln.strip()]
+        first = next((ln for ln in lines if ln.startswith(("fatal", "error"))), lines[0] if lines else f"exit {proc.returncode}")
+        raise GitError(f"git {args[0]} failed: {first}")
+    return proc
+
+
+def out(args: Sequence[str], cwd: Path | str | None = None, **kw) -> str:
+    """Run git and return stdout decoded as UTF-8 with the trailing newline removed."""
+    return run(args, cwd, **kw).stdout.decode("utf-8", "surrogateescape").rstrip("\n")
+
+
+def version() -> tuple[int, int]:
+    """The installed git's (major, minor) version.
+
+    Raises:
+        CookiepatcherError: git is missing or older than 2.38 (``merge-tree --write-tree``).
+    """
+    try:
+        text = subprocess.run(["git", "--version"], capture_output=True, text=True).stdout
+    except FileNotFoundError:
+        raise CookiepatcherError("git is not installed; install git >= 2.38") from None
+    parts = text.split()[2].split(".")
+    ver = (int(parts[0]), int(parts[1]))
+    if ver < MIN_GIT:
+        raise CookiepatcherError(f"git {text.split()[2]} is too old; cookiepatcher needs git >= 2.38")
+    return ver
+
+
+def toplevel(path: Path) -> Path | None:
+    """The work tree root of the repository containing ``path``, or ``None`` outside git."""
+    proc = run(["rev-parse", "--show-toplevel"], path, check=False)
+    if proc.returncode != 0:
+        return None
+    return Path(proc.stdout.decode().strip())
+
+
+def git_dir(path: Path) -> Path:
+    """Absolute ``.git`` directory of the repository containing ``path``."""
+    return Path(out(["rev-parse", "--absolute-git-dir"], path))
+
+
+def rev_parse(repo: Path | str, rev: str) -> str | None:
+    """Full sha of ``rev`` peeled to a commit, or ``None`` when it does not resolve."""
+    proc = run(["rev-parse", "-q", "--verify", f"{rev}^{{commit}}"], repo, check=False)
+    return proc.stdout.decode().strip() if proc.returncode == 0 else None
+
+
+def synthetic_commit(repo: Path, tree: str, parents: Sequence[str] = (), message: str = "cookiepatcher") -> str:
+    """Create a commit object for ``tree`` (no ref is updated) and return its sha.
+
+    Dates and identity are fixed, so the same inputs give the same sha.
+    """
+    args = ["commit-tree", tree, "-m", message]
+    for p in parents:
+        args += ["-p", p]
+    return out(args, repo, env=_SYNTH_ENV)
+
+
+def ls_tree(repo: Path, tree: str) -> dict[str, tuple[str, str]]:
+    """All blobs/links/submodules below ``tree``: ``{path: (mode, sha)}`` (paths posix)."""
+    if not tree:
+        return {}
+    raw = run(["ls-tree", "-r", "-z", "--full-tree", tree], repo).stdout
+    entries: dict[str, tuple[str, str]] = {}
+    for rec in raw.split(b"\0"):
+        if not rec:
+            continue
+        meta, path = rec.split(b"\t", 1)
+        mode, _kind, sha = meta.decode().split()
+        entries[path.decode("utf-8", "surrogateescape")] = (mode, sha)
+    return entries
+
+
+def mktree_from_entries(repo: Path, entries: Mapping[str, tuple[str, str]], index_file: Path) -> str:
+    """Write a tree holding exactly ``entries`` (``{path: (mode, sha)}``) and return its sha.
+
+    Uses a private index file (``index_file``, removed first) so the repository's own
+    index is never touched.
+    """
+    index_file.unlink(missing_ok=True)
+    env = {"GIT_INDEX_FILE": str(index_file)}
+    lines = "".join(f"{mode} {sha}\t{path}\0" for path, (mode, sha) in sorted(entries.items()))
+    run(["update-index", "-z", "--index-info"], repo, env=env, input=lines.encode("utf-8", "surrogateescape"))
+    return out(["write-tree"], repo, env=env)
+
+
+EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"

@@ -1,0 +1,189 @@
+"""The three-way merge of a template upgrade, done entirely in git objects.
+
+base = render at the recorded commit, theirs = render at the target commit, ours = the
+project's committed tree. The renders become trees in the project's object database;
+the project tree with its folder replaced by each render gives full-repository trees,
+so a project in a subfolder of a larger repository works the same way. Synthetic
+commits ``O`` (ours) and ``T`` (theirs) share the parent ``B`` (base), and
+``git merge-tree --write-tree O T`` (merge-ort, git >= 2.38) merges them with git's own
+rules for renames, binary files, modes, modify/delete and add/add. Nothing here touches
+the working tree or the repository's index: see :mod:`cookiepatcher.apply`.
+"""
+from __future__ import annotations
+
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pathspec
+
+from cookiepatcher import git
+from cookiepatcher.record import RECORD_FILE
+
+Entries = dict[str, tuple[str, str]]  # path -> (mode, sha)
+
+
+@dataclass
+class MergeResult:
+    """Outcome of :func:`merge_renders`, all paths relative to the repository root.
+
+    Attributes:
+        tree: sha of the merged tree (conflicted text files hold conflict markers; for
+            binary and modify/delete conflicts the tree holds our version, as git does).
+        entries: the merged tree's entries.
+        stages: unmerged paths -> ``{stage: (mode, sha)}`` (1 base, 2 ours, 3 theirs).
+        kept_deleted: paths the user deleted that the template changed; they stay deleted.
+        messages: git's conflict messages, ``[(conflict type, message)]``.
+        base_entries / theirs_entries / ours_entries: the three input trees' entries.
+    """
+
+    tree: str
+    entries: Entries
+    stages: dict[str, dict[int, tuple[str, str]]]
+    kept_deleted: list[str]
+    messages: list[tuple[str, str]]
+    base_entries: Entries = field(default_factory=dict)
+    theirs_entries: Entries = field(default_factory=dict)
+    ours_entries: Entries = field(default_factory=dict)
+
+
+def tree_from_dir(repo: Path, folder: Path, scratch: Path) -> Entries:
+    """Hash every file below ``folder`` into ``repo``'s object database; return its entries.
+
+    Uses ``git add -A -f`` with a private index and ``folder`` as work tree, so blobs are
+    exactly what ``git add`` in the project would store (ignore rules bypassed, modes
+    and symlinks kept, the project's attribute rules applied).
+    """
+    index = scratch / f"index-{folder.name}"
+    index.unlink(missing_ok=True)
+    env = {"GIT_INDEX_FILE": str(index), "GIT_WORK_TREE": str(folder), "GIT_DIR": str(git.git_dir(repo))}
+    git.run(["-c", "core.fileMode=true", "-c", "core.symlinks=true", "add", "-A", "-f", "--", "."], folder, env=env)
+    tree = git.out(["write-tree"], folder, env=env)
+    return git.ls_tree(repo, tree)
+
+
+def _graft(outer: Entries, prefix: str, inner: Entries) -> Entries:
+    """``outer`` with everything under ``prefix`` replaced by ``inner`` (paths relative to prefix)."""
+    merged = {p: e for p, e in outer.items() if not p.startswith(prefix)} if prefix else {}
+    merged.update({prefix + p: e for p, e in inner.items()})
+    return merged
+
+
+def _parse_merge_tree(raw: bytes) -> tuple[str, dict[str, dict[int, tuple[str, str]]], list[tuple[str, str]]]:
+    """Parse ``git merge-tree --write-tree -z`` output (git-merge-tree(1), OUTPUT)."""
+    head, _sep, msgs = raw.partition(b"\0\0")
+    parts = head.split(b"\0")
+    tree = parts[0].decode()
+    stages: dict[str, dict[int, tuple[str, str]]] = {}
+    for rec in parts[1:]:
+        if not rec:
+            continue
+        meta, path = rec.split(b"\t", 1)
+        mode, sha, stage = meta.decode().split()
+        stages.setdefault(path.decode("utf-8", "surrogateescape"), {})[int(stage)] = (mode, sha)
+    messages: list[tuple[str, str]] = []
+    fields = msgs.split(b"\0")
+    i = 0
+    while i < len(fields) and fields[i]:
+        try:
+            n = int(fields[i])
+        except ValueError:
+            break
+        kind = fields[i + 1 + n].decode("utf-8", "replace")
+        text = fields[i + 2 + n].decode("utf-8", "replace").strip()
+        messages.append((kind, text))
+        i += 3 + n
+    return tree, stages, messages
+
+
+def _label(name: str) -> str:
+    """A ref-name-safe conflict label (``git check-ref-format`` rules, loosely)."""
+    return re.sub(r"[^A-Za-z0-9._/@-]+", "-", name).strip("-./") or "template"
+
+
+def merge_renders(
+    repo: Path,
+    prefix: str,
+    head: str,
+    base_render: Entries,
+    theirs_render: Entries,
+    skip: list[str],
+    *,
+    theirs_label: str,
+    scratch: Path,
+) -> MergeResult:
+    """Merge a template change (``base_render`` -> ``theirs_render``) into ``head``.
+
+    Args:
+        repo: the project's repository (any folder inside it).
+        prefix: the project folder relative to the repository root, ``""`` or ending in ``/``.
+        head: sha of the project's current commit (ours).
+        base_render / theirs_render: entries of the two renders, relative to the project folder.
+        skip: gitignore-style patterns (relative to the project folder) that keep ours.
+        theirs_label: name shown on the theirs side of conflict markers.
+        scratch: a private temporary folder.
+
+    Returns:
+        :class:`MergeResult`; the user-deleted-file policy is already applied.
+    """
+    ours = git.ls_tree(repo, head)
+    project_ours = {p[len(prefix):]: e for p, e in ours.items() if p.startswith(prefix)}
+    base_render = {p: e for p, e in base_render.items() if p != RECORD_FILE}
+    theirs_render = {p: e for p, e in theirs_render.items() if p != RECORD_FILE}
+    if skip:
+        spec = pathspec.GitIgnoreSpec.from_lines(skip)
+        for side in (base_render, theirs_render):
+            for p in [p for p in side if spec.match_file(p)]:
+                del side[p]
+            for p, e in project_ours.items():
+                if spec.match_file(p):
+                    side[p] = e
+    # The record is ours in all three trees: it never conflicts, and apply writes the new one.
+    for side in (base_render, theirs_render):
+        if RECORD_FILE in project_ours:
+            side[RECORD_FILE] = project_ours[RECORD_FILE]
+
+    base_tree = git.mktree_from_entries(repo, _graft(ours, prefix, base_render), scratch / "index-base")
+    theirs_tree = git.mktree_from_entries(repo, _graft(ours, prefix, theirs_render), scratch / "index-theirs")
+    ours_tree = git.out(["rev-parse", f"{head}^{{tree}}"], repo)
+    b = git.synthetic_commit(repo, base_tree, message="template base render")
+    t = git.synthetic_commit(repo, theirs_tree, [b], message="template target render")
+    o = git.synthetic_commit(repo, ours_tree, [b], message="project")
+
+    # A throwaway repository sharing the project's object database names the sides, so
+    # conflict markers read "HEAD" / "template-v2" rather than bare commit ids.
+    shadow = scratch / "shadow.git"
+    if not shadow.exists():
+        git.run(["init", "-q", "--bare", str(shadow)])
+    objects = git.out(["rev-parse", "--git-path", "objects"], repo)
+    objects = str((Path(repo) / objects).resolve()) if not Path(objects).is_absolute() else objects
+    env = {"GIT_DIR": str(shadow), "GIT_OBJECT_DIRECTORY": objects}
+    label = _label(theirs_label)
+    git.run(["update-ref", f"refs/heads/{label}", t], shadow, env=env)
+    (shadow / "HEAD").write_text(o + "\n")
+    style = git.run(["config", "merge.conflictStyle"], repo, check=False).stdout.strip() or b"diff3"
+    proc = git.run(["-c", f"merge.conflictStyle={style.decode()}", "merge-tree", "--write-tree", "-z",
+                    "--messages", "HEAD", label], shadow, env=env, ok_codes=(0, 1))
+    tree, stages, messages = _parse_merge_tree(proc.stdout)
+    entries = git.ls_tree(repo, tree)
+
+    # Policy (issue: user deletions are kept): a path the user deleted that the template
+    # changed comes back as modify/delete (no stage 2). Keep it deleted and report it.
+    kept_deleted: list[str] = []
+    for path, st in list(stages.items()):
+        if 2 not in st and 3 in st and 1 in st and path.startswith(prefix):
+            kept_deleted.append(path)
+            del stages[path]
+            entries.pop(path, None)
+    if kept_deleted:
+        tree = git.mktree_from_entries(repo, entries, scratch / "index-result")
+    return MergeResult(tree=tree, entries=entries, stages=stages, kept_deleted=sorted(kept_deleted),
+                       messages=messages, base_entries=base_render, theirs_entries=theirs_render,
+                       ours_entries=project_ours)
+
+
+def render_entries(repo: Path, render_dir: Path) -> Entries:
+    """Entries of a rendered project folder hashed into ``repo`` (see :func:`tree_from_dir`)."""
+    with tempfile.TemporaryDirectory(prefix="cp-hash-") as tmp:
+        return tree_from_dir(repo, render_dir, Path(tmp))

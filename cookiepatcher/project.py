@@ -1,0 +1,86 @@
+"""Locating a generated project inside its git repository, and rendering its template.
+
+Shared by update, check, diff and link.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cookiepatcher import git
+from cookiepatcher.answers import resolve_answers
+from cookiepatcher.errors import RefusedError, TemplateError
+from cookiepatcher.merge import Entries, render_entries
+from cookiepatcher.render import Rendered, render
+from cookiepatcher.source import TemplateSource
+
+
+@dataclass
+class Project:
+    """A project folder in a git repository.
+
+    Attributes:
+        folder: absolute project folder (holds ``cookiepatcher.json``).
+        root: the repository's work tree root.
+        prefix: ``folder`` relative to ``root``, posix, ``""`` or ending in ``/``.
+        head: sha of HEAD.
+    """
+
+    folder: Path
+    root: Path
+    prefix: str
+    head: str
+
+
+def locate(folder: Path, *, need_commit: bool = True) -> Project:
+    """Find the repository around ``folder``.
+
+    Raises:
+        RefusedError: ``folder`` is not in a git work tree, or HEAD has no commit yet.
+    """
+    folder = Path(folder).resolve()
+    git.version()
+    root = git.toplevel(folder)
+    if root is None:
+        raise RefusedError(f"{folder} is not in a git repository; run `git init` and commit the project first")
+    root = root.resolve()
+    rel = folder.relative_to(root).as_posix()
+    prefix = "" if rel == "." else rel + "/"
+    head = git.rev_parse(root, "HEAD")
+    if head is None and need_commit:
+        raise RefusedError("the project has no commit yet; commit it first (`git add -A && git commit`)")
+    return Project(folder=folder, root=root, prefix=prefix, head=head or "")
+
+
+def template_folder(source: TemplateSource, sha: str, directory: str | None, scratch: Path, what: str) -> Path:
+    """Extract the template at ``sha`` and return the folder holding its cookiecutter.json.
+
+    Raises:
+        TemplateError: the subfolder (``directory``) has no cookiecutter.json at ``sha``.
+    """
+    if not source.has_path(sha, directory):
+        where = f"folder '{directory}'" if directory else "repository root"
+        raise TemplateError(f"the template's {where} has no cookiecutter.json at {what} ({sha[:12]}); pass the new location with --directory")
+    dest = source.extract(sha, scratch / f"template-{sha[:12]}")
+    folder = (dest / directory).resolve() if directory else dest
+    if not folder.is_relative_to(dest.resolve()):
+        raise RefusedError(f"--directory {directory} points outside the template repository")
+    return folder
+
+
+def render_at(repo: Path, source: TemplateSource, sha: str, directory: str | None, answers: dict[str, Any], scratch: Path, *,
+              checkout: str | None, what: str, ask=None, decided: dict[str, Any] | None = None) -> tuple[Rendered, Entries]:
+    """Render the template at ``sha`` with ``answers`` (kept verbatim) into ``scratch``.
+
+    Returns the render and its entries hashed into ``repo``'s object database.
+    """
+    folder = template_folder(source, sha, directory, scratch, what)
+    out = scratch / f"render-{what}-{sha[:12]}"
+    out.mkdir(parents=True, exist_ok=True)
+
+    def prompt(context: dict[str, Any]) -> dict[str, Any]:
+        return resolve_answers(context, answers, ask=ask, decided=decided)
+
+    rendered = render(folder, out, answers, template=source.location, checkout=checkout, mode="upgrade", prompt=prompt)
+    return rendered, render_entries(repo, rendered.project)

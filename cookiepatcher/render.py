@@ -1,0 +1,248 @@
+"""Render a template with given answers, exactly as cookiecutter generates it.
+
+Generation semantics (hooks, ``_copy_without_render``, ``_extensions``, binary files,
+modes, ``_new_lines``, private variables) are cookiecutter's own: this module calls
+``cookiecutter.generate.generate_context`` / ``prompt_for_config`` / ``generate_files``,
+the same functions ``cookiecutter.main.cookiecutter`` calls, with the same context keys
+(``_template``, ``_output_dir``, ``_repo_dir``, ``_checkout``).
+
+Upgrade renders are deterministic: cookiecutter's ``random_ascii_string``, ``uuid4`` and
+``{% now %}`` extensions are seeded/frozen so both renders of one upgrade produce the
+same values, and hooks see ``COOKIEPATCHER_RENDER=upgrade`` in their environment.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import os
+import random
+import re
+import shutil
+import sys
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cookiepatcher.errors import RefusedError, TemplateError
+
+RENDER_ENV = "COOKIEPATCHER_RENDER"
+# Both renders of an upgrade share this seed and clock, so the random and time
+# extensions agree on both sides and never show up as template changes.
+_SEED = 20240101
+_FROZEN_NOW = _dt.datetime(2000, 1, 1, tzinfo=_dt.timezone.utc)
+
+
+@dataclass
+class Rendered:
+    """A finished render.
+
+    Attributes:
+        project: folder holding the generated project (inside the output dir).
+        context: the full cookiecutter context used (``context['cookiecutter']``).
+    """
+
+    project: Path
+    context: dict[str, Any]
+
+
+def load_context(template_dir: Path, answers: Mapping[str, Any] | None = None,
+                 default_context: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The template's ``cookiecutter.json`` with ``answers`` applied (not yet prompted).
+
+    Follows ``cookiecutter.generate.generate_context``: a choice answer moves to the
+    front of its list, unknown answers are ignored.
+
+    Raises:
+        TemplateError: no or invalid cookiecutter.json, or an answer that is not one of
+            a choice question's options (way out: ``--set KEY=VALUE``).
+    """
+    from cookiecutter.exceptions import ContextDecodingException
+    from cookiecutter.generate import generate_context
+
+    context_file = template_dir / "cookiecutter.json"
+    if not context_file.is_file():
+        raise TemplateError(f"no cookiecutter.json in template folder {template_dir.name}; pass the right --directory")
+    try:
+        return generate_context(context_file=str(context_file), default_context=dict(default_context or {}),
+                                extra_context=dict(answers or {}))["cookiecutter"]
+    except ContextDecodingException as exc:
+        raise TemplateError(f"template's cookiecutter.json is not valid JSON: {exc}") from None
+    except ValueError as exc:
+        raise TemplateError(f"an answer does not fit the template: {exc}; change it with --set KEY=VALUE") from None
+
+
+@contextlib.contextmanager
+def _deterministic() -> Iterator[None]:
+    """Seed cookiecutter's random/uuid extensions and freeze its ``now`` tag."""
+    import arrow
+    from cookiecutter import extensions
+
+    rng = random.Random(_SEED)
+
+    class _Uuid:
+        @staticmethod
+        def uuid4() -> uuid.UUID:
+            return uuid.UUID(int=rng.getrandbits(128), version=4)
+
+    class _Arrow:
+        @staticmethod
+        def now(tz: str = "local") -> Any:
+            return arrow.get(_FROZEN_NOW).to(tz)
+
+        utcnow = staticmethod(lambda: arrow.get(_FROZEN_NOW))
+        get = staticmethod(arrow.get)
+
+    saved = {name: getattr(extensions, name) for name in ("choice", "uuid", "arrow")}
+    extensions.choice = rng.choice  # type: ignore[attr-defined]
+    extensions.uuid = _Uuid  # type: ignore[attr-defined]
+    extensions.arrow = _Arrow  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(extensions, name, value)
+
+
+@contextlib.contextmanager
+def _render_env(mode: str, template_dir: Path) -> Iterator[None]:
+    """Set ``COOKIEPATCHER_RENDER`` for hooks and put the template on ``sys.path``
+    (cookiecutter's ``_patch_import_path_for_repo``, for local ``_extensions``)."""
+    old_env = os.environ.get(RENDER_ENV)
+    old_path = list(sys.path)
+    os.environ[RENDER_ENV] = mode
+    sys.path.append(str(template_dir))
+    try:
+        yield
+    finally:
+        sys.path[:] = old_path
+        if old_env is None:
+            os.environ.pop(RENDER_ENV, None)
+        else:
+            os.environ[RENDER_ENV] = old_env
+
+
+def path_answer_keys(template_dir: Path) -> set[str]:
+    """Answer names used in the template's file and folder names (``{{ cookiecutter.X }}``)."""
+    keys: set[str] = set()
+    for root, dirs, files in os.walk(template_dir):
+        for name in dirs + files:
+            keys.update(re.findall(r"cookiecutter\.([A-Za-z_][A-Za-z0-9_]*)", name))
+        if ".git" in dirs:
+            dirs.remove(".git")
+    return keys
+
+
+def check_path_answers(template_dir: Path, answers: Mapping[str, Any]) -> None:
+    """Refuse answers that would make cookiecutter write outside the output folder.
+
+    Raises:
+        RefusedError: an answer used in a file or folder name is absolute, contains a
+            path separator or a ``..`` segment.
+    """
+    for key in sorted(path_answer_keys(template_dir)):
+        value = answers.get(key)
+        if not isinstance(value, str):
+            continue
+        if value.startswith(("/", "\\")) or "/" in value or "\\" in value or value.strip() in ("..", ".") or re.match(r"^[A-Za-z]:", value):
+            raise RefusedError(f"answer {key}={value!r} is used in file names and would write outside the project; change it with --set {key}=NEW")
+
+
+def _strip_vcs(project: Path) -> None:
+    """Drop VCS metadata a hook created inside the render (``git init`` in post-gen)."""
+    for root, dirs, files in os.walk(project):
+        if ".git" in dirs:
+            shutil.rmtree(Path(root) / ".git")
+            dirs.remove(".git")
+        if ".git" in files:
+            (Path(root) / ".git").unlink()
+
+
+def check_symlinks(project: Path) -> None:
+    """Refuse rendered symlinks whose target resolves outside the project.
+
+    Raises:
+        RefusedError: naming the link and its target.
+    """
+    root = project.resolve()
+    for dirpath, dirs, files in os.walk(project):
+        for name in dirs + files:
+            p = Path(dirpath, name)
+            if p.is_symlink():
+                target = os.readlink(p)
+                resolved = (p.parent / target).resolve()
+                if os.path.isabs(target) or not resolved.is_relative_to(root):
+                    rel = p.relative_to(project).as_posix()
+                    raise RefusedError(f"template renders symlink {rel} -> {target}, which points outside the project; refusing to write it")
+
+
+def render(
+    template_dir: Path,
+    output_dir: Path,
+    answers: Mapping[str, Any],
+    *,
+    template: str,
+    checkout: str | None,
+    mode: str = "upgrade",
+    no_input: bool = True,
+    default_context: Mapping[str, Any] | None = None,
+    prompt: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+) -> Rendered:
+    """Render ``template_dir`` with ``answers`` into a new folder under ``output_dir``.
+
+    Args:
+        template_dir: folder holding ``cookiecutter.json`` (a checkout of one commit).
+        output_dir: existing folder that receives the generated project folder.
+        answers: recorded/extra answers, applied like cookiecutter's ``extra_context``.
+        template: the template location as the user gave it (``_template``).
+        checkout: the ref followed (``_checkout``).
+        mode: ``"upgrade"`` (deterministic, hooks see ``COOKIEPATCHER_RENDER=upgrade``)
+            or ``"create"`` (cookiecutter's own randomness).
+        no_input: do not prompt (questions without answers take their defaults).
+        default_context: user-config defaults (cookiecutter's ``default_context``).
+        prompt: ``prompt(context) -> variables`` replacing cookiecutter's
+            ``prompt_for_config`` (upgrades use :func:`cookiepatcher.answers.resolve_answers`).
+
+    Returns:
+        :class:`Rendered` with the generated folder and the final context.
+
+    Raises:
+        TemplateError: invalid cookiecutter.json, a failing hook, or a render error.
+        RefusedError: answers or symlinks that would write outside the project.
+    """
+    from cookiecutter.exceptions import CookiecutterException, FailedHookException, UndefinedVariableInTemplate
+    from cookiecutter.generate import generate_files
+    from cookiecutter.prompt import prompt_for_config
+
+    # with a ``prompt`` callback (upgrades) the callback applies the answers itself
+    context = {"cookiecutter": load_context(template_dir, None if prompt else answers, default_context)}
+    context["_cookiecutter"] = {k: v for k, v in context["cookiecutter"].items() if not k.startswith("_")}
+    det = _deterministic() if mode == "upgrade" else contextlib.nullcontext()
+    with det, _render_env(mode, template_dir):
+        try:
+            if prompt is not None:
+                values = prompt(context)
+            else:
+                values = prompt_for_config(context, no_input)
+            context["cookiecutter"].update(values)
+            check_path_answers(template_dir, context["cookiecutter"])
+            context["cookiecutter"]["_template"] = template
+            context["cookiecutter"]["_output_dir"] = str(output_dir.resolve())
+            context["cookiecutter"]["_repo_dir"] = str(template_dir)
+            context["cookiecutter"]["_checkout"] = checkout
+            project = generate_files(repo_dir=str(template_dir), context=context, output_dir=str(output_dir),
+                                     overwrite_if_exists=False, accept_hooks=True)
+        except FailedHookException as exc:
+            raise TemplateError(f"template hook failed: {exc}") from None
+        except UndefinedVariableInTemplate as exc:
+            raise TemplateError(f"template render failed: {exc.message}: {exc.error.message}") from None
+        except CookiecutterException as exc:
+            raise TemplateError(f"template render failed: {exc}") from None
+    project_path = Path(project)
+    if not project_path.resolve().is_relative_to(output_dir.resolve()):
+        raise RefusedError("template renders its project folder outside the output folder; check answers used in its name")
+    if mode == "upgrade":
+        _strip_vcs(project_path)
+    check_symlinks(project_path)
+    return Rendered(project=project_path, context=dict(context["cookiecutter"]))

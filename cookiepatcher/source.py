@@ -1,0 +1,238 @@
+"""Template sources: local git repositories and a cache of bare mirrors for remote ones.
+
+A template location is what the user typed: a local path, a git URL, or a cookiecutter
+abbreviation (``gh:org/repo``, ``gl:``, ``bb:``; expanded as cookiecutter's
+``repository.expand_abbreviations`` does). Remote templates are kept as bare mirrors in
+``$COOKIEPATCHER_CACHE_DIR`` (default: the user cache dir, e.g. ``~/.cache/cookiepatcher``),
+fetched only when a needed commit or ref is missing (a branch is re-fetched to learn its
+latest commit unless ``offline``). A file lock per mirror keeps two processes from
+corrupting it; a new mirror is cloned beside its final path and renamed into place.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from filelock import FileLock
+
+from cookiepatcher import git
+from cookiepatcher.errors import TemplateError
+from cookiepatcher.record import strip_credentials
+
+# cookiecutter's built-in abbreviations (cookiecutter/config.py BUILTIN_ABBREVIATIONS)
+ABBREVIATIONS = {
+    "gh": "https://github.com/{0}.git",
+    "gl": "https://gitlab.com/{0}.git",
+    "bb": "https://bitbucket.org/{0}",
+}
+_URL_RE = re.compile(r"^(git\+)?((https?|ssh|git|file)://|[\w.-]+@[\w.-]+:)")
+
+
+def expand_abbreviation(template: str, abbreviations: dict[str, str] | None = None) -> str:
+    """Expand ``prefix:rest`` abbreviations the way cookiecutter does.
+
+    ``gh:org/repo`` -> ``https://github.com/org/repo.git``. Unknown prefixes and plain
+    URLs/paths are returned unchanged.
+    """
+    table = {**ABBREVIATIONS, **(abbreviations or {})}
+    if template in table:
+        return table[template]
+    prefix, sep, rest = template.partition(":")
+    if sep and prefix in table:
+        return table[prefix].format(rest)
+    return template
+
+
+def is_remote(location: str) -> bool:
+    """True for git URLs (``https://``, ``ssh://``, ``git@host:``, ``file://``, ``git+...``)."""
+    return bool(_URL_RE.match(location))
+
+
+def cache_dir() -> Path:
+    """Root of the mirror cache: ``$COOKIEPATCHER_CACHE_DIR`` or the user cache dir."""
+    env = os.environ.get("COOKIEPATCHER_CACHE_DIR")
+    if env:
+        return Path(env)
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("cookiepatcher"))
+
+
+@dataclass
+class TemplateSource:
+    """A template repository that commits can be resolved and read from.
+
+    Attributes:
+        location: the template as the user gave it (credentials removed).
+        repo: path of a git repository holding the template's objects (the local
+            repository itself, or the bare mirror).
+        url: the fetch URL for a remote template, else ``None``.
+        offline: never touch the network.
+    """
+
+    location: str
+    repo: Path
+    url: str | None = None
+    offline: bool = False
+    _fetched: bool = field(default=False, repr=False)
+
+    # -- fetching --------------------------------------------------------------------
+    def _lock(self) -> FileLock:
+        return FileLock(str(self.repo) + ".lock")
+
+    def fetch(self) -> None:
+        """Update the mirror from its URL (no-op for local templates and when offline).
+
+        Raises:
+            TemplateError: the template cannot be reached.
+        """
+        if self.url is None or self.offline or self._fetched:
+            return
+        with self._lock():
+            proc = git.run(["fetch", "--prune", "--quiet", "--tags", self.url,
+                            "+refs/heads/*:refs/heads/*"], self.repo, check=False)
+        if proc.returncode != 0:
+            raise TemplateError(f"cannot reach template {self.location}: {_first_error(proc.stderr)}; check the URL and network, or pass --offline to use the cache")
+        self._fetched = True
+
+    # -- refs and commits --------------------------------------------------------------
+    def _is_fixed(self, ref: str | None) -> bool:
+        """True for refs that never move once cached: tags and commit ids (not branches)."""
+        if ref is None or git.rev_parse(self.repo, f"refs/heads/{ref}") is not None:
+            return False
+        if git.rev_parse(self.repo, f"refs/tags/{ref}") is not None:
+            return True
+        return bool(re.fullmatch(r"[0-9a-f]{7,64}", ref)) and git.rev_parse(self.repo, ref) is not None
+
+    def resolve(self, ref: str | None) -> str:
+        """Full sha of ``ref`` (branch, tag or commit; ``None`` = the default branch).
+
+        A remote branch (or the default branch) is fetched first to learn its latest
+        commit, unless offline; tags and commits already in the cache are not fetched.
+
+        Raises:
+            TemplateError: the ref does not exist in the template.
+        """
+        if self.url is not None and not self.offline and not self._is_fixed(ref):
+            self.fetch()
+        sha = git.rev_parse(self.repo, ref or "HEAD")
+        if sha is None and ref is not None:
+            sha = git.rev_parse(self.repo, f"refs/tags/{ref}") or git.rev_parse(self.repo, f"refs/heads/{ref}")
+        if sha is None:
+            what = f"ref '{ref}'" if ref else "a default branch"
+            raise TemplateError(f"template {self.location} has no {what}; pass an existing branch, tag or commit with --checkout")
+        return sha
+
+    def has_commit(self, sha: str) -> bool:
+        """True when commit ``sha`` is in the template (fetching once if it is missing)."""
+        if git.rev_parse(self.repo, sha) is not None:
+            return True
+        self.fetch()
+        return git.rev_parse(self.repo, sha) is not None
+
+    def is_ancestor(self, older: str, newer: str) -> bool:
+        """True when ``older`` is an ancestor of (or equal to) ``newer``."""
+        return git.run(["merge-base", "--is-ancestor", older, newer], self.repo, check=False).returncode == 0
+
+    def log(self, from_sha: str, to_sha: str) -> list[tuple[str, str]]:
+        """Template commits after ``from_sha`` up to ``to_sha``, oldest first: ``[(sha, subject)]``."""
+        text = git.out(["log", "--reverse", "--format=%H%x00%s", f"{from_sha}..{to_sha}"], self.repo)
+        return [tuple(line.split("\0", 1)) for line in text.splitlines() if line]  # type: ignore[misc]
+
+    def browse_url(self, sha: str) -> str | None:
+        """Web link to commit ``sha`` for GitHub/GitLab/Bitbucket-hosted templates, else ``None``."""
+        url = self.url or ""
+        m = re.match(r"^(?:git\+)?(?:https?://|ssh://git@|git@)([^/:]+)[/:](.+?)(?:\.git)?/?$", url)
+        if not m:
+            return None
+        host, path = m.groups()
+        sep = "/-/commit/" if "gitlab" in host else "/commits/" if "bitbucket" in host else "/commit/"
+        return f"https://{host}/{path}{sep}{sha}"
+
+    def subjects(self, sha: str) -> str:
+        """One-line subject of commit ``sha``."""
+        return git.out(["log", "-1", "--format=%s", sha], self.repo)
+
+    # -- reading trees -----------------------------------------------------------------
+    def has_path(self, sha: str, path: str | None) -> bool:
+        """True when ``path`` (a folder; ``None`` = root) holds a cookiecutter.json at ``sha``."""
+        spec = f"{sha}:{path.strip('/') + '/' if path else ''}cookiecutter.json"
+        return git.run(["cat-file", "-e", spec], self.repo, check=False).returncode == 0
+
+    def extract(self, sha: str, dest: Path) -> Path:
+        """Write the template repository's files at commit ``sha`` into ``dest``.
+
+        Uses ``git checkout-index`` from a private index, so modes, symlinks and
+        checkout attributes match a ``git clone`` (what plain cookiecutter renders from).
+        Returns ``dest``.
+        """
+        dest.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="cp-idx-") as tmp:
+            env = {"GIT_INDEX_FILE": str(Path(tmp) / "index"), "GIT_WORK_TREE": str(dest)}
+            git.run(["read-tree", sha], self.repo, env=env)
+            git.run(["checkout-index", "-a", "-f", f"--prefix={dest}/"], self.repo, env=env)
+        return dest
+
+
+def _first_error(stderr: bytes) -> str:
+    lines = [ln.strip() for ln in stderr.decode("utf-8", "replace").splitlines() if ln.strip()]
+    return next((ln for ln in lines if ln.startswith(("fatal", "error"))), lines[0] if lines else "unknown error")
+
+
+def _mirror_path(url: str) -> Path:
+    clean = strip_credentials(url)
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", clean.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git"))[:40]
+    digest = hashlib.sha256(clean.encode()).hexdigest()[:16]
+    return cache_dir() / "mirrors" / f"{name}-{digest}.git"
+
+
+def open_template(template: str, *, offline: bool = False, abbreviations: dict[str, str] | None = None) -> TemplateSource:
+    """Open a template location for reading.
+
+    Args:
+        template: local path, git URL, or abbreviation (``gh:org/repo``).
+        offline: never fetch; a remote template must already be in the cache.
+        abbreviations: extra abbreviations (cookiecutter user config).
+
+    Raises:
+        TemplateError: a local path that is not a git repository, an unreachable
+            remote, or an uncached remote while offline.
+    """
+    location = strip_credentials(template)
+    expanded = expand_abbreviation(template, abbreviations)
+    if not is_remote(expanded):
+        path = Path(expanded).expanduser()
+        if not path.exists():
+            raise TemplateError(f"template {template} not found: no such folder and not a git URL or abbreviation")
+        top = git.toplevel(path) if path.is_dir() else None
+        if top is None:
+            bare = git.run(["rev-parse", "--is-bare-repository"], path, check=False)
+            if path.is_dir() and bare.returncode == 0 and bare.stdout.strip() == b"true":
+                return TemplateSource(location=location, repo=path.resolve(), offline=offline)
+            raise TemplateError(f"template {template} is not a git repository; cookiepatcher records template commits, so `git init` and commit the template first")
+        return TemplateSource(location=location, repo=top, offline=offline)
+
+    url = expanded.removeprefix("git+")
+    mirror = _mirror_path(url)
+    source = TemplateSource(location=location, repo=mirror, url=url, offline=offline)
+    if not mirror.exists():
+        if offline:
+            raise TemplateError(f"template {location} is not in the cache and --offline forbids fetching it; run once without --offline")
+        mirror.parent.mkdir(parents=True, exist_ok=True)
+        with source._lock():
+            if not mirror.exists():  # another process may have cloned it meanwhile
+                tmp = Path(tempfile.mkdtemp(prefix=mirror.name + ".tmp-", dir=mirror.parent))
+                proc = git.run(["clone", "--bare", "--quiet", url, str(tmp)], check=False)
+                if proc.returncode != 0:
+                    shutil.rmtree(tmp, ignore_errors=True)
+                    raise TemplateError(f"cannot reach template {location}: {_first_error(proc.stderr)}; check the URL and network")
+                # keep no credentials on disk: the mirror's remote is the stripped URL
+                git.run(["remote", "set-url", "origin", strip_credentials(url)], tmp, check=False)
+                os.replace(tmp, mirror)
+        source._fetched = True
+    return source

@@ -1,0 +1,218 @@
+"""``cookiepatcher update``: replay a template change onto a project as a three-way merge.
+
+base = render at the recorded commit with the recorded answers, theirs = render at the
+target commit with the same answers (plus new questions and ``--set`` changes), ours =
+the project's committed tree. The merge (:mod:`cookiepatcher.merge`) and every check run
+before anything is written; then :func:`cookiepatcher.apply.write_result` writes the
+working tree and index the way ``git merge`` leaves them. Nothing is committed.
+"""
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cookiepatcher import git
+from cookiepatcher.answers import coerce
+from cookiepatcher.apply import check_clean, check_untracked, write_result
+from cookiepatcher.errors import RefusedError
+from cookiepatcher.merge import merge_renders
+from cookiepatcher.project import locate, render_at
+from cookiepatcher.record import RECORD_FILE, Record, dumps_record, load_record, public_context
+from cookiepatcher.source import open_template
+
+STATUSES = ("updated", "added", "deleted", "renamed", "conflicted", "kept-deleted", "skipped")
+
+
+@dataclass
+class FileOutcome:
+    """What an upgrade did to one path (relative to the project folder, posix).
+
+    ``status`` is one of :data:`STATUSES`; ``old_path`` is set for ``renamed``.
+    """
+
+    path: str
+    status: str
+    old_path: str | None = None
+
+
+@dataclass
+class UpdateResult:
+    """The result of :func:`update_project`.
+
+    Attributes:
+        from_commit / to_commit: template shas (recorded, target).
+        to_ref: the branch or tag followed (``None`` = default branch).
+        up_to_date: nothing to do.
+        files: per-path outcomes, sorted by path.
+        defaulted: new questions that took their default (``--no-input``), name -> value.
+        asked: new questions answered interactively, name -> value.
+        diff: unified diff of the project before/after (text files), for ``--dry-run``.
+        dry_run: nothing was written.
+    """
+
+    from_commit: str
+    to_commit: str
+    to_ref: str | None
+    up_to_date: bool = False
+    files: list[FileOutcome] = field(default_factory=list)
+    defaulted: dict[str, Any] = field(default_factory=dict)
+    asked: dict[str, Any] = field(default_factory=dict)
+    diff: str = ""
+    dry_run: bool = False
+
+    @property
+    def conflicts(self) -> list[str]:
+        """Paths left conflicted."""
+        return [f.path for f in self.files if f.status == "conflicted"]
+
+    @property
+    def exit_code(self) -> int:
+        """0 done or up to date, 1 done with conflicts."""
+        return 1 if self.conflicts else 0
+
+    def to_json(self) -> dict[str, Any]:
+        """Machine-readable form (``--json``)."""
+        return {
+            "from_commit": self.from_commit,
+            "to_commit": self.to_commit,
+            "to_ref": self.to_ref,
+            "up_to_date": self.up_to_date,
+            "dry_run": self.dry_run,
+            "files": [{"path": f.path, "status": f.status, **({"old_path": f.old_path} if f.old_path else {})} for f in self.files],
+            "conflicts": self.conflicts,
+            "defaulted": self.defaulted,
+            "asked": self.asked,
+        }
+
+
+def _outcomes(repo: Path, prefix: str, head: str, new_tree: str, merge, skip_changed: list[str]) -> list[FileOutcome]:
+    raw = git.run(["diff-tree", "-r", "-M", "-z", "--no-commit-id", "--name-status", f"--relative={prefix}" if prefix else "--relative",
+                   f"{head}^{{tree}}", new_tree], repo).stdout.split(b"\0")
+    files: dict[str, FileOutcome] = {}
+    i = 0
+    while i < len(raw) and raw[i]:
+        status = raw[i].decode()
+        if status.startswith(("R", "C")):
+            old, new = raw[i + 1].decode("utf-8", "surrogateescape"), raw[i + 2].decode("utf-8", "surrogateescape")
+            files[new] = FileOutcome(new, "renamed" if status[0] == "R" else "added", old if status[0] == "R" else None)
+            i += 3
+            continue
+        path = raw[i + 1].decode("utf-8", "surrogateescape")
+        files[path] = FileOutcome(path, {"A": "added", "D": "deleted"}.get(status[0], "updated"))
+        i += 2
+    files.pop(RECORD_FILE, None)
+    for path in merge.stages:
+        rel = path[len(prefix):]
+        files[rel] = FileOutcome(rel, "conflicted")
+    for path in merge.kept_deleted:
+        rel = path[len(prefix):]
+        files[rel] = FileOutcome(rel, "kept-deleted")
+    for rel in skip_changed:
+        files.setdefault(rel, FileOutcome(rel, "skipped"))
+    return sorted(files.values(), key=lambda f: f.path)
+
+
+def update_project(
+    project_dir: Path,
+    *,
+    checkout: str | None = None,
+    directory: str | None = None,
+    no_input: bool = True,
+    set_answers: dict[str, str] | None = None,
+    dry_run: bool = False,
+    offline: bool = False,
+    ask: Callable[[str, Any, list[Any] | None], Any] | None = None,
+    on_phase: Callable[[str], None] | None = None,
+) -> UpdateResult:
+    """Upgrade the project in ``project_dir`` to the template's target commit.
+
+    Args:
+        project_dir: the project folder (holds ``cookiepatcher.json``; may be a
+            subfolder of a larger repository).
+        checkout: branch, tag or commit to update to, recorded as the new followed ref;
+            ``None`` = the recorded ``checkout`` (or the default branch).
+        directory: new template subfolder, when the template moved it.
+        no_input: new questions take their defaults (reported in ``defaulted``).
+        set_answers: ``{name: value}`` answer changes applied in the same upgrade.
+        dry_run: compute everything and return the outcome and diff; write nothing.
+        offline: never fetch the template.
+        ask: ``ask(name, default, choices)`` used for new questions when not ``no_input``.
+        on_phase: callback receiving phase names (render, merge, write-...).
+
+    Returns:
+        :class:`UpdateResult` (``exit_code`` 1 when conflicts were left).
+
+    Raises:
+        RefusedError / TemplateError / RecordError (all :class:`CookiepatcherError`):
+            with nothing changed.
+    """
+    phase = on_phase or (lambda name: None)
+    project = locate(project_dir)
+    record = load_record(project.folder)
+    head_entries = git.ls_tree(project.root, project.head)
+    if project.prefix + RECORD_FILE not in head_entries:
+        raise RefusedError(f"{RECORD_FILE} is not committed; commit it first (`git add {RECORD_FILE} && git commit`)")
+    check_clean(project.root, project.prefix)
+
+    source = open_template(record.template, offline=offline)
+    ref = checkout if checkout is not None else record.checkout
+    target = source.resolve(ref)
+    if not source.has_commit(record.commit):
+        raise RefusedError(f"recorded template commit {record.commit[:12]} is no longer in {record.template} (history rewritten?); re-link with `cookiepatcher link {record.template} --commit SHA`")
+    directory = directory if directory is not None else record.directory
+
+    answers = dict(record.context)
+    for key, value in (set_answers or {}).items():
+        try:
+            answers[key] = coerce(value, record.context.get(key, value))
+        except ValueError as exc:
+            raise RefusedError(f"--set {key}: {exc}") from None
+    new_ref = ref
+    result = UpdateResult(from_commit=record.commit, to_commit=target, to_ref=new_ref, dry_run=dry_run)
+
+    with tempfile.TemporaryDirectory(prefix="cookiepatcher-") as tmp:
+        scratch = Path(tmp)
+        phase("render")
+        _base, base_entries = render_at(project.root, source, record.commit, record.directory, dict(record.context), scratch,
+                                        checkout=record.checkout, what="recorded commit")
+        decided: dict[str, Any] = {}
+        theirs, theirs_entries = render_at(project.root, source, target, directory, answers, scratch, checkout=new_ref,
+                                           what="target", ask=None if no_input else ask, decided=decided)
+        (result.defaulted if no_input or ask is None else result.asked).update(decided)
+        unknown = sorted(set(set_answers or {}) - set(theirs.context))
+        if unknown:
+            raise RefusedError(f"--set {unknown[0]}: the template has no such question")
+
+        phase("merge")
+        merge = merge_renders(project.root, project.prefix, project.head, base_entries, theirs_entries, record.skip,
+                              theirs_label=f"template-{new_ref or target[:12]}", scratch=scratch)
+        new_record = Record(template=record.template, commit=target, context=public_context(theirs.context),
+                            directory=directory, checkout=new_ref, skip=record.skip)
+        record_sha = git.out(["hash-object", "-w", "--stdin"], project.root, input=dumps_record(new_record).encode("utf-8"))
+        entries = dict(merge.entries)
+        entries[project.prefix + RECORD_FILE] = ("100644", record_sha)
+        new_tree = git.mktree_from_entries(project.root, entries, scratch / "index-final")
+
+        skip_changed = []
+        if record.skip:
+            import pathspec
+
+            spec = pathspec.GitIgnoreSpec.from_lines(record.skip)
+            skip_changed = [p for p in set(base_entries) | set(theirs_entries)
+                            if spec.match_file(p) and base_entries.get(p) != theirs_entries.get(p)]
+        result.files = _outcomes(project.root, project.prefix, project.head, new_tree, merge, skip_changed)
+        only_record = not result.files and entries.get(project.prefix + RECORD_FILE) == head_entries.get(project.prefix + RECORD_FILE)
+        if target == record.commit and only_record:
+            result.up_to_date = True
+            return result
+        creates = [p for p in entries if p not in head_entries]
+        check_untracked(project.root, creates, entries)
+        if dry_run:
+            result.diff = git.out(["diff", "--no-color", "-M", f"--relative={project.prefix}" if project.prefix else "--relative",
+                                   f"{project.head}^{{tree}}", new_tree], project.root)
+            return result
+        write_result(project.root, head_entries, entries, merge.stages, scratch, on_phase=phase)
+    return result
