@@ -6,6 +6,7 @@ explicitly where bytes matter).
 """
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 from collections.abc import Mapping, Sequence
@@ -75,6 +76,7 @@ def out(args: Sequence[str], cwd: Path | str | None = None, **kw) -> str:
     return run(args, cwd, **kw).stdout.decode("utf-8", "surrogateescape").rstrip("\n")
 
 
+@functools.cache
 def version() -> tuple[int, int]:
     """The installed git's (major, minor) version.
 
@@ -100,9 +102,31 @@ def toplevel(path: Path) -> Path | None:
     return Path(proc.stdout.decode().strip())
 
 
+@functools.cache
+def _git_dirs(path: Path) -> tuple[Path, Path]:
+    text = out(["rev-parse", "--absolute-git-dir", "--git-common-dir"], path).splitlines()
+    common = Path(text[1]) if Path(text[1]).is_absolute() else (Path(path) / text[1]).resolve()
+    return Path(text[0]), common
+
+
 def git_dir(path: Path) -> Path:
-    """Absolute ``.git`` directory of the repository containing ``path``."""
-    return Path(out(["rev-parse", "--absolute-git-dir"], path))
+    """Absolute ``.git`` directory of the repository containing ``path`` (per worktree)."""
+    return _git_dirs(Path(path).resolve())[0]
+
+
+def objects_dir(path: Path) -> Path:
+    """Absolute object database folder of the repository containing ``path``."""
+    return _git_dirs(Path(path).resolve())[1] / "objects"
+
+
+def make_shadow_repo(folder: Path) -> Path:
+    """Create a minimal bare repository skeleton at ``folder`` (what ``git init --bare`` needs
+    to be recognised), without spawning git; objects are supplied via ``GIT_OBJECT_DIRECTORY``."""
+    for sub in ("objects", "refs/heads", "refs/tags"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    (folder / "HEAD").write_text("ref: refs/heads/main\n")
+    (folder / "config").write_text("[core]\n\trepositoryformatversion = 0\n\tbare = true\n")
+    return folder
 
 
 def rev_parse(repo: Path | str, rev: str) -> str | None:

@@ -112,6 +112,7 @@ def merge_renders(
     *,
     theirs_label: str,
     scratch: Path,
+    head_entries: Entries | None = None,
 ) -> MergeResult:
     """Merge a template change (``base_render`` -> ``theirs_render``) into ``head``.
 
@@ -123,11 +124,12 @@ def merge_renders(
         skip: gitignore-style patterns (relative to the project folder) that keep ours.
         theirs_label: name shown on the theirs side of conflict markers.
         scratch: a private temporary folder.
+        head_entries: ``head``'s entries when the caller has them already.
 
     Returns:
         :class:`MergeResult`; the user-deleted-file policy is already applied.
     """
-    ours = git.ls_tree(repo, head)
+    ours = dict(head_entries) if head_entries is not None else git.ls_tree(repo, head)
     project_ours = {p[len(prefix):]: e for p, e in ours.items() if p.startswith(prefix)}
     base_render = {p: e for p, e in base_render.items() if p != RECORD_FILE}
     theirs_render = {p: e for p, e in theirs_render.items() if p != RECORD_FILE}
@@ -153,14 +155,12 @@ def merge_renders(
 
     # A throwaway repository sharing the project's object database names the sides, so
     # conflict markers read "HEAD" / "template-v2" rather than bare commit ids.
-    shadow = scratch / "shadow.git"
-    if not shadow.exists():
-        git.run(["init", "-q", "--bare", str(shadow)])
-    objects = git.out(["rev-parse", "--git-path", "objects"], repo)
-    objects = str((Path(repo) / objects).resolve()) if not Path(objects).is_absolute() else objects
-    env = {"GIT_DIR": str(shadow), "GIT_OBJECT_DIRECTORY": objects}
+    shadow = git.make_shadow_repo(scratch / "shadow.git")
+    env = {"GIT_DIR": str(shadow), "GIT_OBJECT_DIRECTORY": str(git.objects_dir(repo))}
     label = _label(theirs_label)
-    git.run(["update-ref", f"refs/heads/{label}", t], shadow, env=env)
+    ref = shadow / "refs" / "heads" / label
+    ref.parent.mkdir(parents=True, exist_ok=True)
+    ref.write_text(t + "\n")
     (shadow / "HEAD").write_text(o + "\n")
     style = git.run(["config", "merge.conflictStyle"], repo, check=False).stdout.strip() or b"diff3"
     proc = git.run(["-c", f"merge.conflictStyle={style.decode()}", "merge-tree", "--write-tree", "-z",

@@ -53,8 +53,12 @@ def locate(folder: Path, *, need_commit: bool = True) -> Project:
     return Project(folder=folder, root=root, prefix=prefix, head=head or "")
 
 
-def template_folder(source: TemplateSource, sha: str, directory: str | None, scratch: Path, what: str) -> Path:
+def template_folder(source: TemplateSource, sha: str, directory: str | None, scratch: Path, what: str,
+                    only: tuple[str, list[str]] | None = None) -> Path:
     """Extract the template at ``sha`` and return the folder holding its cookiecutter.json.
+
+    ``only`` = ``(project_template_folder, paths)`` from :func:`cookiepatcher.incremental.plan`
+    extracts just those paths (an incremental render).
 
     Raises:
         TemplateError: the subfolder (``directory``) has no cookiecutter.json at ``sha``.
@@ -62,7 +66,9 @@ def template_folder(source: TemplateSource, sha: str, directory: str | None, scr
     if not source.has_path(sha, directory):
         where = f"folder '{directory}'" if directory else "repository root"
         raise TemplateError(f"the template's {where} has no cookiecutter.json at {what} ({sha[:12]}); pass the new location with --directory")
-    dest = source.extract(sha, scratch / f"template-{sha[:12]}")
+    dest = source.extract(sha, scratch / f"template-{sha[:12]}", only[1] if only else None)
+    if only:
+        (dest / only[0]).mkdir(parents=True, exist_ok=True)
     folder = (dest / directory).resolve() if directory else dest
     if not folder.is_relative_to(dest.resolve()):
         raise RefusedError(f"--directory {directory} points outside the template repository")
@@ -70,12 +76,13 @@ def template_folder(source: TemplateSource, sha: str, directory: str | None, scr
 
 
 def render_at(repo: Path, source: TemplateSource, sha: str, directory: str | None, answers: dict[str, Any], scratch: Path, *,
-              checkout: str | None, what: str, ask=None, decided: dict[str, Any] | None = None) -> tuple[Rendered, Entries]:
+              checkout: str | None, what: str, ask=None, decided: dict[str, Any] | None = None,
+              only: tuple[str, list[str]] | None = None) -> tuple[Rendered, Entries]:
     """Render the template at ``sha`` with ``answers`` (kept verbatim) into ``scratch``.
 
     Returns the render and its entries hashed into ``repo``'s object database.
     """
-    folder = template_folder(source, sha, directory, scratch, what)
+    folder = template_folder(source, sha, directory, scratch, what, only)
     out = scratch / f"render-{what}-{sha[:12]}"
     out.mkdir(parents=True, exist_ok=True)
 

@@ -164,17 +164,26 @@ class TemplateSource:
         spec = f"{sha}:{path.strip('/') + '/' if path else ''}cookiecutter.json"
         return git.run(["cat-file", "-e", spec], self.repo, check=False).returncode == 0
 
-    def extract(self, sha: str, dest: Path) -> Path:
+    def extract(self, sha: str, dest: Path, paths: list[str] | None = None) -> Path:
         """Write the template repository's files at commit ``sha`` into ``dest``.
 
         Uses ``git checkout-index`` from a private index, so modes, symlinks and
         checkout attributes match a ``git clone`` (what plain cookiecutter renders from).
+
+        Args:
+            paths: only these repository-relative paths (those missing at ``sha`` are
+                skipped); ``None`` = everything.
+
         Returns ``dest``.
         """
         dest.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="cp-idx-") as tmp:
             env = {"GIT_INDEX_FILE": str(Path(tmp) / "index"), "GIT_WORK_TREE": str(dest)}
-            git.run(["read-tree", sha], self.repo, env=env)
+            if paths is None:
+                git.run(["read-tree", sha], self.repo, env=env)
+            else:
+                listing = git.run(["ls-tree", "-r", "-z", sha, "--", *paths], self.repo).stdout
+                git.run(["update-index", "-z", "--index-info"], self.repo, env=env, input=listing)
             git.run(["checkout-index", "-a", "-f", f"--prefix={dest}/"], self.repo, env=env)
         return dest
 

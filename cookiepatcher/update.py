@@ -8,13 +8,14 @@ working tree and index the way ``git merge`` leaves them. Nothing is committed.
 """
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cookiepatcher import git
+from cookiepatcher import git, incremental
 from cookiepatcher.answers import coerce
 from cookiepatcher.apply import check_clean, check_untracked, write_result
 from cookiepatcher.errors import RefusedError
@@ -172,15 +173,23 @@ def update_project(
             raise RefusedError(f"--set {key}: {exc}") from None
     new_ref = ref
     result = UpdateResult(from_commit=record.commit, to_commit=target, to_ref=new_ref, dry_run=dry_run)
+    if target == record.commit and not set_answers and directory == record.directory and new_ref == record.checkout:
+        result.up_to_date = True
+        return result
+    # Render only what the change can affect, unless told otherwise (the equivalence
+    # tests force full renders with COOKIEPATCHER_FULL_RENDER=1 and compare).
+    only = None
+    if os.environ.get("COOKIEPATCHER_FULL_RENDER") != "1" and directory == record.directory:
+        only = incremental.plan(source.repo, record.commit, target, directory, same_answers=not set_answers)
 
     with tempfile.TemporaryDirectory(prefix="cookiepatcher-") as tmp:
         scratch = Path(tmp)
         phase("render")
         _base, base_entries = render_at(project.root, source, record.commit, record.directory, dict(record.context), scratch,
-                                        checkout=record.checkout, what="recorded commit")
+                                        checkout=record.checkout, what="recorded commit", only=only)
         decided: dict[str, Any] = {}
         theirs, theirs_entries = render_at(project.root, source, target, directory, answers, scratch, checkout=new_ref,
-                                           what="target", ask=None if no_input else ask, decided=decided)
+                                           what="target", ask=None if no_input else ask, decided=decided, only=only)
         (result.defaulted if no_input or ask is None else result.asked).update(decided)
         unknown = sorted(set(set_answers or {}) - set(theirs.context))
         if unknown:
@@ -188,7 +197,8 @@ def update_project(
 
         phase("merge")
         merge = merge_renders(project.root, project.prefix, project.head, base_entries, theirs_entries, record.skip,
-                              theirs_label=f"template-{new_ref or target[:12]}", scratch=scratch)
+                              theirs_label=f"template-{new_ref or target[:12]}", scratch=scratch,
+                              head_entries=head_entries)
         new_record = Record(template=record.template, commit=target, context=public_context(theirs.context),
                             directory=directory, checkout=new_ref, skip=record.skip)
         record_sha = git.out(["hash-object", "-w", "--stdin"], project.root, input=dumps_record(new_record).encode("utf-8"))
