@@ -97,6 +97,26 @@ def _parse_merge_tree(raw: bytes) -> tuple[str, dict[str, dict[int, tuple[str, s
     return tree, stages, messages
 
 
+def _relabel_base(repo: Path, entries: Entries, stages: dict[str, dict[int, tuple[str, str]]], base: str, label: str) -> bool:
+    """Name the base in diff3 markers after the template version, not the synthetic commit.
+
+    merge-tree labels the base section ``||||||| <abbreviated merge-base id>``; that id
+    is a throwaway commit, so rewrite the line to ``||||||| <label>`` in conflicted files.
+    """
+    marker = re.compile(rb"^\|{7} ([0-9a-f]{4,64})$", re.M)
+    changed = False
+    for path in stages:
+        if path not in entries or entries[path][0] not in ("100644", "100755"):
+            continue
+        data = git.run(["cat-file", "blob", entries[path][1]], repo).stdout
+        new = marker.sub(lambda m: b"||||||| " + label.encode() if base.startswith(m.group(1).decode()) else m.group(0), data)
+        if new != data:
+            sha = git.out(["hash-object", "-w", "--stdin"], repo, input=new)
+            entries[path] = (entries[path][0], sha)
+            changed = True
+    return changed
+
+
 def _label(name: str) -> str:
     """A ref-name-safe conflict label (``git check-ref-format`` rules, loosely)."""
     return re.sub(r"[^A-Za-z0-9._/@-]+", "-", name).strip("-./") or "template"
@@ -111,6 +131,7 @@ def merge_renders(
     skip: list[str],
     *,
     theirs_label: str,
+    base_label: str = "template-base",
     scratch: Path,
     head_entries: Entries | None = None,
 ) -> MergeResult:
@@ -123,6 +144,7 @@ def merge_renders(
         base_render / theirs_render: entries of the two renders, relative to the project folder.
         skip: gitignore-style patterns (relative to the project folder) that keep ours.
         theirs_label: name shown on the theirs side of conflict markers.
+        base_label: name shown on the base part of diff3-style markers.
         scratch: a private temporary folder.
         head_entries: ``head``'s entries when the caller has them already.
 
@@ -167,6 +189,7 @@ def merge_renders(
                     "--messages", "HEAD", label], shadow, env=env, ok_codes=(0, 1))
     tree, stages, messages = _parse_merge_tree(proc.stdout)
     entries = git.ls_tree(repo, tree)
+    relabelled = _relabel_base(repo, entries, stages, b, _label(base_label))
 
     # Policy (issue: user deletions are kept): a path the user deleted that the template
     # changed comes back as modify/delete (no stage 2). Keep it deleted and report it.
@@ -176,7 +199,7 @@ def merge_renders(
             kept_deleted.append(path)
             del stages[path]
             entries.pop(path, None)
-    if kept_deleted:
+    if kept_deleted or relabelled:
         tree = git.mktree_from_entries(repo, entries, scratch / "index-result")
     return MergeResult(tree=tree, entries=entries, stages=stages, kept_deleted=sorted(kept_deleted),
                        messages=messages, base_entries=base_render, theirs_entries=theirs_render,

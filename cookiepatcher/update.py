@@ -197,7 +197,8 @@ def update_project(
 
         phase("merge")
         merge = merge_renders(project.root, project.prefix, project.head, base_entries, theirs_entries, record.skip,
-                              theirs_label=f"template-{new_ref or target[:12]}", scratch=scratch,
+                              theirs_label=f"template-{new_ref or target[:12]}",
+                              base_label=f"template-{record.commit[:12]}", scratch=scratch,
                               head_entries=head_entries)
         new_record = Record(template=record.template, commit=target, context=public_context(theirs.context),
                             directory=directory, checkout=new_ref, skip=record.skip)

@@ -1,0 +1,135 @@
+"""Incremental renders give byte-identical merges to full renders.
+
+Every scenario below (one per kind of upgrade the engine handles, plus the cases the
+incremental planner must refuse) is upgraded twice from identical copies: once with the
+planner on, once with ``COOKIEPATCHER_FULL_RENDER=1``. Working tree bytes and modes, the
+index (``git ls-files -s``, stages included), the exit code and the reported outcomes
+must be identical.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from cookiepatcher import incremental
+from cookiepatcher.create import create_project
+from cookiepatcher.update import update_project
+
+S = "{{cookiecutter.slug}}"
+CC = '{"name": "Demo", "slug": "{{ cookiecutter.name.lower() }}"}'
+README = "# {{ cookiecutter.name }}\n\nGenerated.\n"
+EXEC = object()  # marker: file is executable
+
+
+def _git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
+
+
+def _write(root: Path, files: dict[str, object]) -> None:
+    for rel, content in files.items():
+        p = root / rel
+        if content is None:
+            if p.exists():
+                p.unlink()
+            continue
+        p.parent.mkdir(parents=True, exist_ok=True)
+        mode = 0o644
+        if isinstance(content, tuple):
+            content, mode = content
+        p.write_bytes(content if isinstance(content, bytes) else str(content).encode())
+        p.chmod(mode)
+
+
+# name: (v1 template files, v2 changes, user changes in the project, planner expected to be used)
+SCENARIOS: dict[str, tuple[dict, dict, dict, bool]] = {
+    "edit-merges": ({f"{S}/a.txt": "1\n2\n3\n4\n5\n"}, {f"{S}/a.txt": "one\n2\n3\n4\n5\n"}, {"a.txt": "1\n2\n3\n4\nfive\n"}, True),
+    "edit-conflicts": ({f"{S}/a.txt": "x\n"}, {f"{S}/a.txt": "template\n"}, {"a.txt": "user\n"}, True),
+    "rename-follows-edit": ({f"{S}/docs/usage.md": "# Usage\n\nLine.\n" * 3, f"{S}/docs/keep.md": "k\n"},
+                            {f"{S}/docs/usage.md": None, f"{S}/docs/start.md": "# Usage\n\nLine.\n" * 3},
+                            {"docs/usage.md": "# Usage\n\nLine.\n" * 3 + "user\n"}, True),
+    "delete-unmodified": ({f"{S}/setup.cfg": "[m]\n", f"{S}/keep.txt": "k\n"}, {f"{S}/setup.cfg": None}, {}, True),
+    "delete-modified": ({f"{S}/tox.ini": "[tox]\n", f"{S}/keep.txt": "k\n"}, {f"{S}/tox.ini": None}, {"tox.ini": "[tox]\nuser\n"}, True),
+    "user-deleted-template-changed": ({f"{S}/C.md": "a\n"}, {f"{S}/C.md": "b\n"}, {"C.md": None}, True),
+    "binary-both-changed": ({f"{S}/i.bin": b"\0\1\2" * 50}, {f"{S}/i.bin": b"\0\3\4" * 50}, {"i.bin": b"\0\5" * 50}, True),
+    "exec-bit": ({f"{S}/run.sh": "#!/bin/sh\n"}, {f"{S}/run.sh": ("#!/bin/sh\nset -e\n", 0o755)}, {}, True),
+    "crlf": ({f"{S}/s.bat": "a\r\nb\r\nc\r\nd\r\n"}, {f"{S}/s.bat": "A\r\nb\r\nc\r\nd\r\n"}, {"s.bat": "a\r\nb\r\nc\r\nD\r\n"}, True),
+    "add-add": ({f"{S}/README.md": README}, {f"{S}/.editorconfig": "space\n", f"{S}/.gitattributes": "* text\n"},
+                {".editorconfig": "tab\n", ".gitattributes": "* text\n"}, True),
+    "empty-files": ({f"{S}/CHANGELOG.md": "x\n"}, {f"{S}/CHANGELOG.md": "", f"{S}/pkg/__init__.py": ""}, {}, True),
+    "path-template": ({f"{S}/src/{{{{cookiecutter.slug}}}}/m.py": "V = 1\n"}, {f"{S}/src/{{{{cookiecutter.slug}}}}/m.py": "V = 2\n"},
+                      {"src/demo/m.py": "V = 1\n# user\n"}, True),
+    # the planner must fall back to full renders in these:
+    "include-changed": ({f"{S}/inc.txt": "part 1\n", f"{S}/main.txt": "{% include 'inc.txt' %}\nmain\n"},
+                        {f"{S}/inc.txt": "part 2\n"}, {}, False),
+    "hook-removes-file": ({f"{S}/Dockerfile": "FROM a\n", "hooks/post_gen_project.py": "import os\nos.remove('Dockerfile')\n"},
+                          {f"{S}/Dockerfile": "FROM b\n", f"{S}/README.md": README + "v2\n"}, {"Dockerfile": "FROM user\n"}, False),
+    "folder-vanishes": ({f"{S}/old/a.txt": "a\n" * 5, f"{S}/old/b.txt": "b\n" * 5}, {f"{S}/old/a.txt": None, f"{S}/old/b.txt": None,
+                         f"{S}/new/a.txt": "a\n" * 5, f"{S}/new/b.txt": "b\n" * 5}, {"old/user.txt": "mine\n"}, False),
+    "cookiecutter-json-changed": ({f"{S}/a.txt": "{{ cookiecutter.name }}\n"}, {"cookiecutter.json": CC[:-1] + ', "extra": "x"}',
+                                   f"{S}/a.txt": "{{ cookiecutter.name }} {{ cookiecutter.extra }}\n"}, {}, False),
+}
+
+
+def _snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
+    snap = {}
+    for dirpath, dirs, files in os.walk(root):
+        if ".git" in dirs:
+            dirs.remove(".git")
+        for name in files:
+            p = Path(dirpath, name)
+            snap[p.relative_to(root).as_posix()] = (p.read_bytes(), p.stat().st_mode & 0o111)
+    return snap
+
+
+@pytest.fixture()
+def gitenv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.setenv("COOKIEPATCHER_CACHE_DIR", str(tmp_path / "cache"))
+    for k, v in {"user.name": "t", "user.email": "t@example.invalid", "init.defaultBranch": "main"}.items():
+        subprocess.run(["git", "config", "--global", k, v], check=True)
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_incremental_equals_full_render(name: str, tmp_path: Path, gitenv: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    v1, v2, user, planned = SCENARIOS[name]
+    tpl = tmp_path / "template"
+    _write(tpl, {"cookiecutter.json": CC, f"{S}/README.md": README, **v1})
+    _git(tpl, "init", "-q")
+    _git(tpl, "add", "-A")
+    _git(tpl, "commit", "-qm", "v1")
+    _git(tpl, "tag", "v1")
+    _write(tpl, v2)
+    _git(tpl, "add", "-A")
+    _git(tpl, "commit", "-qm", "v2")
+    _git(tpl, "tag", "v2")
+    v1_sha, v2_sha = _git(tpl, "rev-parse", "v1").strip(), _git(tpl, "rev-parse", "v2").strip()
+    assert (incremental.plan(tpl, v1_sha, v2_sha, None, same_answers=True) is not None) == planned
+
+    proj = create_project(str(tpl), checkout="v1", no_input=True, output_dir=tmp_path / "out")
+    _git(proj, "init", "-q")
+    _git(proj, "add", "-A")
+    _git(proj, "commit", "-qm", "generated")
+    if user:
+        _write(proj, user)
+        _git(proj, "add", "-A")
+        _git(proj, "commit", "-qm", "user")
+    copies = {}
+    for mode in ("incremental", "full"):
+        copy = tmp_path / mode
+        shutil.copytree(proj, copy, symlinks=True)
+        if mode == "full":
+            monkeypatch.setenv("COOKIEPATCHER_FULL_RENDER", "1")
+        else:
+            monkeypatch.delenv("COOKIEPATCHER_FULL_RENDER", raising=False)
+        result = update_project(copy, checkout="v2", no_input=True)
+        copies[mode] = (result.exit_code, [(f.path, f.status, f.old_path) for f in result.files],
+                        _snapshot(copy), _git(copy, "ls-files", "-s"), _git(copy, "status", "--porcelain"))
+    assert copies["incremental"] == copies["full"]
+    assert copies["full"][1], "the scenario must change something"
