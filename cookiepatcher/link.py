@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from cookiepatcher import git
+from cookiepatcher.create import recorded_location
 from cookiepatcher.errors import RecordError, RefusedError, TemplateError
 from cookiepatcher.project import locate, render_at, template_folder
 from cookiepatcher.record import RECORD_FILE, Record, load_record, public_context, write_record
@@ -119,6 +120,7 @@ def link_project(
         directory = directory if directory is not None else imported.directory
         commit = commit or imported.commit
     source = open_template(template, offline=offline)
+    template = recorded_location(template, {})
     target = source.resolve(checkout)
     if commit:
         resolved = git.rev_parse(source.repo, commit) if source.has_commit(commit) else None
