@@ -45,31 +45,46 @@ def check_clean(repo_root: Path, prefix: str) -> None:
         raise RefusedError(f"uncommitted changes in {names}; commit or stash them, then run the update again")
 
 
-def check_untracked(repo_root: Path, creates: list[str], entries: Entries) -> None:
+def check_untracked(repo_root: Path, creates: list[str], entries: Entries, removed: set[str] | frozenset[str] = frozenset()) -> None:
     """Refuse when a path the update creates already exists untracked (or ignored) on disk.
+
+    Args:
+        creates: repository-relative paths the update adds.
+        entries: the merged entries (to compare an existing file's bytes with).
+        removed: tracked paths the update deletes; they are not in the way (a template
+            turning a file into a folder, or a folder into a file).
 
     An untracked file whose bytes equal the new file's does not block.
 
     Raises:
         RefusedError: naming the first such paths.
     """
+    def in_the_way(rel: str) -> bool:
+        p = repo_root / rel
+        if p.is_symlink() or p.is_file():
+            return rel not in removed
+        if p.is_dir():  # a folder blocks only if it holds something that is not going away
+            for dirpath, _dirs, files in os.walk(p):
+                for name in files:
+                    if Path(dirpath, name).relative_to(repo_root).as_posix() not in removed:
+                        return True
+        return False
+
     blocked: list[str] = []
     for path in creates:
+        parts = path.split("/")
+        parent = next(("/".join(parts[:i]) for i in range(1, len(parts))
+                       if (repo_root.joinpath(*parts[:i]).is_symlink() or repo_root.joinpath(*parts[:i]).is_file())
+                       and "/".join(parts[:i]) not in removed), None)
+        if parent is not None:
+            blocked.append(parent)
+            continue
         p = repo_root / path
-        # a parent folder that exists as a file (or link) blocks too
-        parts = Path(path).parts
-        for i in range(1, len(parts)):
-            q = repo_root.joinpath(*parts[:i])
-            if q.is_symlink() or q.is_file():
-                blocked.append("/".join(parts[:i]))
-                break
-        else:
-            if p.is_symlink() or p.exists():
-                if p.is_file() and not p.is_symlink():
-                    sha = git.out(["hash-object", "--", path], repo_root)
-                    if sha == entries[path][1]:
-                        continue
-                blocked.append(path)
+        if p.is_file() and not p.is_symlink() and path not in removed:
+            if git.out(["hash-object", "--", path], repo_root) == entries[path][1]:
+                continue
+        if in_the_way(path):
+            blocked.append(path)
     if blocked:
         names = ", ".join(sorted(set(blocked))[:5])
         raise RefusedError(f"untracked files would be overwritten: {names}; move or commit them, then run the update again")
@@ -78,8 +93,6 @@ def check_untracked(repo_root: Path, creates: list[str], entries: Entries) -> No
 def _remove(path: Path, root: Path) -> None:
     if path.is_symlink() or path.is_file():
         path.unlink()
-    elif path.is_dir():
-        shutil.rmtree(path)
     parent = path.parent
     while parent != root and parent.is_dir() and not any(parent.iterdir()):
         parent.rmdir()
@@ -131,13 +144,9 @@ def write_result(repo_root: Path, head_entries: Entries, result: Entries,
         paths = [p for p in paths if result[p][0] != "160000"]  # submodules: index only
         if not paths:
             return
-        for p in paths:  # git refuses to replace a file by a folder and vice versa
-            q = repo_root / p
-            if q.is_dir() and not q.is_symlink():
-                shutil.rmtree(q)
         data = "".join(p + "\0" for p in paths).encode("utf-8", "surrogateescape")
         git.run(["checkout-index", "-f", "-z", "--stdin"], repo_root,
-                env={"GIT_INDEX_FILE": str(work_index)}, input=data)
+                env={"GIT_INDEX_FILE": str(work_index)}, input=data, die_with_parent=True)
 
     phase("write-modified")
     checkout(modified)

@@ -6,6 +6,7 @@ stderr) or, for ``check``, out of date; 2 refused or failed with nothing changed
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,10 @@ def main(ctx: click.Context) -> None:
 
     Run without a command inside a generated project to update it.
     """
+    # cookiecutter logs hook failures with tracebacks; the error line is ours to print
+    cc_log = logging.getLogger("cookiecutter")
+    cc_log.addHandler(logging.NullHandler())
+    cc_log.propagate = False
     if ctx.invoked_subcommand is None:
         ctx.invoke(update)
 

@@ -30,8 +30,16 @@ def user_config(config_file: str | None) -> dict[str, Any]:
 
 
 def recorded_location(template: str, abbreviations: dict[str, str]) -> str:
-    """The template location to record: credentials removed, local paths made absolute."""
+    """The template location to record: credentials removed, local paths made absolute.
+
+    cookiecutter's built-in abbreviations (``gh:``, ``gl:``, ``bb:``) are kept as given;
+    one from the user's own config is recorded expanded, since teammates and CI
+    running the update do not share that config.
+    """
+    builtin = expand_abbreviation(template)
     expanded = expand_abbreviation(template, abbreviations)
+    if expanded != builtin:
+        return strip_credentials(expanded)
     if is_remote(expanded) or expanded != template:
         return strip_credentials(template)
     return str(Path(template).expanduser().resolve())

@@ -7,7 +7,7 @@ from pathlib import Path
 from cookiepatcher import git
 from cookiepatcher.errors import RefusedError
 from cookiepatcher.merge import _graft
-from cookiepatcher.project import locate, render_at
+from cookiepatcher.project import locate, render_at, worktree_tree
 from cookiepatcher.record import RECORD_FILE, load_record
 from cookiepatcher.source import open_template
 
@@ -29,19 +29,15 @@ def diff_project(project_dir: Path, *, offline: bool = False, stat: bool = False
         raise RefusedError(f"recorded template commit {record.commit[:12]} is no longer in {record.template}; re-link with `cookiepatcher link {record.template} --commit SHA`")
     with tempfile.TemporaryDirectory(prefix="cookiepatcher-") as tmp:
         _rendered, entries = render_at(project.root, source, record.commit, record.directory, dict(record.context),
-                                       Path(tmp), checkout=record.checkout, what="recorded commit")
+                                       Path(tmp), checkout=record.checkout, what="recorded commit",
+                                       output_dir_value=str(project.folder.parent))
         entries.pop(RECORD_FILE, None)
         outer = git.ls_tree(project.root, project.head) if project.head else {}
         full = _graft(outer, project.prefix, entries)
         if project.prefix + RECORD_FILE in outer:
             full[project.prefix + RECORD_FILE] = outer[project.prefix + RECORD_FILE]
         tree = git.mktree_from_entries(project.root, full, Path(tmp) / "index-diff")
-        # tracked and untracked files of the project count as the project's state
-        index = Path(tmp) / "index-work"
-        env = {"GIT_INDEX_FILE": str(index)}
-        git.run(["read-tree", tree], project.root, env=env)
-        git.run(["add", "-A", "--", project.prefix or "."], project.root, env=env)
-        work_tree = git.out(["write-tree"], project.root, env=env)
+        work_tree = worktree_tree(project, Path(tmp))
         args = ["diff", "--no-color", "-M", "--stat" if stat else "--patch",
                 f"--relative={project.prefix}" if project.prefix else "--relative", tree, work_tree]
         return git.out(args, project.root)

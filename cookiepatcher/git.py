@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import os
 import subprocess
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -47,6 +48,7 @@ def run(
     input: bytes | None = None,
     check: bool = True,
     ok_codes: Sequence[int] = (0,),
+    die_with_parent: bool = False,
 ) -> subprocess.CompletedProcess[bytes]:
     """Run ``git ARGS`` and return the completed process (stdout/stderr as bytes).
 
@@ -56,6 +58,8 @@ def run(
         env: extra environment variables.
         input: bytes for stdin.
         check: raise :class:`GitError` when the exit code is not in ``ok_codes``.
+        die_with_parent: kill git if this process dies (Linux ``PR_SET_PDEATHSIG``), so
+            a killed update never leaves git writing files behind it.
 
     Raises:
         GitError: git exited with an unexpected code (message: git's first error line).
@@ -63,12 +67,20 @@ def run(
     proc = subprocess.run(
         ["git", *args], cwd=cwd, env=_base_env(env), input=input,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        preexec_fn=_die_with_parent if die_with_parent and sys.platform == "linux" else None,
     )
     if check and proc.returncode not in ok_codes:
         lines = [ln for ln in proc.stderr.decode("utf-8", "replace").splitlines() if ln.strip()]
         first = next((ln for ln in lines if ln.startswith(("fatal", "error"))), lines[0] if lines else f"exit {proc.returncode}")
         raise GitError(f"git {args[0]} failed: {first}")
     return proc
+
+
+def _die_with_parent() -> None:
+    import ctypes
+    import signal
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
 
 
 def out(args: Sequence[str], cwd: Path | str | None = None, **kw) -> str:

@@ -15,6 +15,7 @@ The shortcut is taken only when all of these hold (else :func:`plan` returns ``N
 * the template has no hooks at either commit (a hook may read or remove any file);
 * no template file uses ``{% include %}``, ``{% import %}``, ``{% from %}`` or
   ``{% extends %}`` at either commit (a changed include changes its includers);
+* the project template holds no symlinks (a link's render follows its target);
 * no folder of the project template disappears (git's directory-rename detection
   looks at whole folders, so a vanished folder needs every file in the merge).
 """
@@ -63,6 +64,10 @@ def plan(repo: Path, base: str, target: str, directory: str | None, *, same_answ
     for sha in (base, target):
         hooks = git.run(["ls-tree", "--name-only", f"{sha}:{prefix}hooks"], repo, check=False)
         if hooks.returncode == 0 and hooks.stdout.strip():
+            return None
+    for sha in (base, target):
+        listing = git.run(["ls-tree", "-r", sha, "--", root], repo).stdout
+        if listing.startswith(b"120000 ") or b"\n120000 " in listing:
             return None
     raw = git.run(["diff-tree", "-r", "-z", "--no-renames", "--name-status", base, target], repo).stdout.split(b"\0")
     changed: list[str] = []

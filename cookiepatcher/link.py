@@ -19,7 +19,7 @@ from typing import Any
 from cookiepatcher import git
 from cookiepatcher.create import recorded_location
 from cookiepatcher.errors import RecordError, RefusedError, TemplateError
-from cookiepatcher.project import locate, render_at, template_folder
+from cookiepatcher.project import locate, render_at, template_folder, worktree_entries
 from cookiepatcher.record import RECORD_FILE, Record, load_record, public_context, write_record
 from cookiepatcher.answers import resolve_answers
 from cookiepatcher.render import load_context
@@ -136,36 +136,33 @@ def link_project(
         folder_at_target = template_folder(source, commit or target, directory, scratch, "link")
         context = {"cookiecutter": load_context(folder_at_target, None)}
         final_answers = public_context(resolve_answers(context, given, ask=ask))
+        project = locate(folder, need_commit=False)
+        parent = str(project.folder.parent)
         if commit is None:
-            project = locate(folder, need_commit=False)
-            if project.head:
-                outer = git.ls_tree(project.root, project.head)
-                ours = {p[len(project.prefix):]: e for p, e in outer.items() if p.startswith(project.prefix)}
-            else:
-                ours = {}
+            # compare with what is on disk (tracked or not): a project may have no commit yet
+            ours = worktree_entries(project, scratch)
+            ours.pop(RECORD_FILE, None)
             rev_range = [target] if not directory else [target, "--", directory]
             shas = git.out(["rev-list", f"--max-count={max_candidates}", *rev_range], source.repo).split()
-            best: tuple[int, int, str] | None = None
-            for i, sha in enumerate(shas):
+            best: tuple[int, str, dict[str, Any]] | None = None
+            for sha in shas:
                 try:
-                    rendered, entries = render_at(project.root, source, sha, directory, final_answers, scratch / sha[:12],
-                                                  checkout=checkout, what="candidate")
+                    rendered, entries = render_at(project.root, source, sha, directory, final_answers, scratch,
+                                                  checkout=checkout, what="candidate", output_dir_value=parent)
                 except (TemplateError, RefusedError):
                     continue
                 entries.pop(RECORD_FILE, None)
-                d = _distance(project.root, entries, ours, scratch / sha[:12])
-                if best is None or d < best[0]:
-                    best = (d, i, sha)
-                    final_answers = public_context(rendered.context)
+                d = _distance(project.root, entries, ours, scratch)
+                if best is None or d < best[0]:  # ties keep the newest
+                    best = (d, sha, public_context(rendered.context))
                 if d == 0:
                     break
             if best is None:
                 raise TemplateError(f"no commit of {template} renders with these answers; pass --commit SHA")
-            distance, _i, commit = best
+            distance, commit, final_answers = best
         else:
-            project = locate(folder, need_commit=False)
-            rendered, _e = render_at(project.root, source, commit, directory, final_answers, scratch / "chosen",
-                                     checkout=checkout, what="link")
+            rendered, _e = render_at(project.root, source, commit, directory, final_answers, scratch,
+                                     checkout=checkout, what="link", output_dir_value=parent)
             final_answers = public_context(rendered.context)
     record = Record(template=template, commit=commit, context=final_answers, directory=directory, checkout=checkout,
                     skip=list(imported.skip or []) if imported else [])

@@ -117,6 +117,43 @@ def _relabel_base(repo: Path, entries: Entries, stages: dict[str, dict[int, tupl
     return changed
 
 
+def _inherit_settings(repo: Path, shadow: Path, ours: Entries) -> None:
+    """Give the shadow repository the project's config and attributes, so merge drivers
+    (``merge=union``, custom ``merge.<name>.driver``), rename settings and conflict style
+    apply as they do for ``git merge`` in the project.
+
+    The project's ``.gitattributes`` files (from HEAD; the tree is clean) become the
+    shadow's ``info/attributes``, patterns re-rooted at the repository root.
+    """
+    config = git.git_dir(repo) / "config"
+    common = git.objects_dir(repo).parent / "config"
+    includes = "".join(f"\tpath = {c}\n" for c in dict.fromkeys((common, config)) if c.exists())
+    (shadow / "config").write_text(f"[include]\n{includes}[core]\n\tbare = true\n\tworktree =\n" if includes else
+                                   (shadow / "config").read_text())
+    lines: list[str] = []
+    for path, (mode, sha) in sorted(ours.items()):
+        if not (path == ".gitattributes" or path.endswith("/.gitattributes")) or mode == "120000":
+            continue
+        folder = path[: -len(".gitattributes")]
+        for line in git.out(["cat-file", "blob", sha], repo).splitlines():
+            stripped = line.strip()
+            if not stripped or stripped.startswith("#") or not folder:
+                lines.append(line)
+                continue
+            pattern, _sep, attrs = stripped.partition(" ")
+            if "/" in pattern.rstrip("/"):
+                pattern = folder + pattern.lstrip("/")
+            else:
+                pattern = folder + "**/" + pattern
+            lines.append(f"{pattern} {attrs}")
+    info = git.git_dir(repo) / "info" / "attributes"
+    if info.exists():
+        lines.extend(info.read_text(encoding="utf-8", errors="replace").splitlines())
+    if lines:
+        (shadow / "info").mkdir(exist_ok=True)
+        (shadow / "info" / "attributes").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
 def _label(name: str) -> str:
     """A ref-name-safe conflict label (``git check-ref-format`` rules, loosely)."""
     return re.sub(r"[^A-Za-z0-9._/@-]+", "-", name).strip("-./") or "template"
@@ -178,6 +215,7 @@ def merge_renders(
     # A throwaway repository sharing the project's object database names the sides, so
     # conflict markers read "HEAD" / "template-v2" rather than bare commit ids.
     shadow = git.make_shadow_repo(scratch / "shadow.git")
+    _inherit_settings(repo, shadow, ours)
     env = {"GIT_DIR": str(shadow), "GIT_OBJECT_DIRECTORY": str(git.objects_dir(repo))}
     label = _label(theirs_label)
     ref = shadow / "refs" / "heads" / label

@@ -4,6 +4,7 @@ Shared by update, check, diff and link.
 """
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ from cookiepatcher import git
 from cookiepatcher.answers import resolve_answers
 from cookiepatcher.errors import RefusedError, TemplateError
 from cookiepatcher.merge import Entries, render_entries
-from cookiepatcher.render import Rendered, render
+from cookiepatcher.render import Rendered, check_symlinks, render
 from cookiepatcher.source import TemplateSource
 
 
@@ -53,6 +54,24 @@ def locate(folder: Path, *, need_commit: bool = True) -> Project:
     return Project(folder=folder, root=root, prefix=prefix, head=head or "")
 
 
+def worktree_tree(project: Project, scratch: Path) -> str:
+    """Tree of HEAD with the project folder as it is on disk (tracked and untracked,
+    ignored files left out); nothing in the repository's own index changes."""
+    index = scratch / "index-worktree"
+    index.unlink(missing_ok=True)
+    env = {"GIT_INDEX_FILE": str(index)}
+    if project.head:
+        git.run(["read-tree", project.head], project.root, env=env)
+    git.run(["add", "-A", "--", project.prefix or "."], project.root, env=env)
+    return git.out(["write-tree"], project.root, env=env)
+
+
+def worktree_entries(project: Project, scratch: Path) -> Entries:
+    """Entries of the project folder as it is on disk, paths relative to the folder."""
+    entries = git.ls_tree(project.root, worktree_tree(project, scratch))
+    return {p[len(project.prefix):]: e for p, e in entries.items() if p.startswith(project.prefix)}
+
+
 def template_folder(source: TemplateSource, sha: str, directory: str | None, scratch: Path, what: str,
                     only: tuple[str, list[str]] | None = None) -> Path:
     """Extract the template at ``sha`` and return the folder holding its cookiecutter.json.
@@ -66,7 +85,11 @@ def template_folder(source: TemplateSource, sha: str, directory: str | None, scr
     if not source.has_path(sha, directory):
         where = f"folder '{directory}'" if directory else "repository root"
         raise TemplateError(f"the template's {where} has no cookiecutter.json at {what} ({sha[:12]}); pass the new location with --directory")
-    dest = source.extract(sha, scratch / f"template-{sha[:12]}", only[1] if only else None)
+    dest = scratch / "template"  # one path for every render: it shows up as _repo_dir
+    if dest.exists():
+        shutil.rmtree(dest)
+    source.extract(sha, dest, only[1] if only else None)
+    check_symlinks(dest, "template has", "the template")
     if only:
         (dest / only[0]).mkdir(parents=True, exist_ok=True)
     folder = (dest / directory).resolve() if directory else dest
@@ -77,17 +100,29 @@ def template_folder(source: TemplateSource, sha: str, directory: str | None, scr
 
 def render_at(repo: Path, source: TemplateSource, sha: str, directory: str | None, answers: dict[str, Any], scratch: Path, *,
               checkout: str | None, what: str, ask=None, decided: dict[str, Any] | None = None,
-              only: tuple[str, list[str]] | None = None) -> tuple[Rendered, Entries]:
-    """Render the template at ``sha`` with ``answers`` (kept verbatim) into ``scratch``.
+              only: tuple[str, list[str]] | None = None, output_dir_value: str | None = None) -> tuple[Rendered, Entries]:
+    """Render the template at ``sha`` with ``answers`` (kept verbatim) and hash it into ``repo``.
 
-    Returns the render and its entries hashed into ``repo``'s object database.
+    Every render uses the same template and output paths under ``scratch``, so
+    ``_repo_dir`` and ``_output_dir`` are equal in both renders of an upgrade; the render
+    folder is replaced by the next call.
+
+    Args:
+        output_dir_value: the ``_output_dir`` the template sees (the project's parent folder).
+
+    Returns:
+        The render (its context; the folder is temporary) and its entries in ``repo``'s
+        object database.
     """
     folder = template_folder(source, sha, directory, scratch, what, only)
-    out = scratch / f"render-{what}-{sha[:12]}"
-    out.mkdir(parents=True, exist_ok=True)
+    out = scratch / "render"
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
 
     def prompt(context: dict[str, Any]) -> dict[str, Any]:
         return resolve_answers(context, answers, ask=ask, decided=decided)
 
-    rendered = render(folder, out, answers, template=source.location, checkout=checkout, mode="upgrade", prompt=prompt)
+    rendered = render(folder, out, answers, template=source.location, checkout=checkout, mode="upgrade", prompt=prompt,
+                      output_dir_value=output_dir_value)
     return rendered, render_entries(repo, rendered.project)

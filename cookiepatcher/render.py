@@ -105,22 +105,79 @@ def _deterministic() -> Iterator[None]:
             setattr(extensions, name, value)
 
 
+# Seeds randomness inside hook processes of upgrade renders (a post-gen hook writing
+# ``secrets.token_hex()`` into a file must write the same value in both renders).
+_HOOK_SITECUSTOMIZE = f"""\
+import os, random, secrets, uuid
+_rng = random.Random({_SEED})
+random.seed({_SEED})
+random._urandom = os.urandom = _rng.randbytes
+secrets.token_bytes = lambda n=32: _rng.randbytes(n)
+secrets.token_hex = lambda n=32: _rng.randbytes(n).hex()
+secrets.token_urlsafe = lambda n=32: __import__("base64").urlsafe_b64encode(_rng.randbytes(n)).rstrip(b"=").decode()
+secrets.choice = _rng.choice
+secrets.randbelow = _rng.randrange
+uuid.uuid4 = lambda: uuid.UUID(int=_rng.getrandbits(128), version=4)
+"""
+
+
 @contextlib.contextmanager
 def _render_env(mode: str, template_dir: Path) -> Iterator[None]:
-    """Set ``COOKIEPATCHER_RENDER`` for hooks and put the template on ``sys.path``
-    (cookiecutter's ``_patch_import_path_for_repo``, for local ``_extensions``)."""
-    old_env = os.environ.get(RENDER_ENV)
+    """Set ``COOKIEPATCHER_RENDER`` for hooks, put the template on ``sys.path``
+    (cookiecutter's ``_patch_import_path_for_repo``, for local ``_extensions``), and
+    forget modules imported from the template afterwards so the next render of another
+    template version imports its own. Upgrade renders also seed hook processes."""
+    saved_env = {k: os.environ.get(k) for k in (RENDER_ENV, "PYTHONPATH")}
     old_path = list(sys.path)
+    old_modules = set(sys.modules)
     os.environ[RENDER_ENV] = mode
     sys.path.append(str(template_dir))
+    seed_dir = None
+    if mode == "upgrade":
+        import tempfile
+
+        seed_dir = tempfile.mkdtemp(prefix="cp-seed-")
+        Path(seed_dir, "sitecustomize.py").write_text(_HOOK_SITECUSTOMIZE)
+        os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (seed_dir, saved_env["PYTHONPATH"]) if p)
     try:
         yield
     finally:
         sys.path[:] = old_path
-        if old_env is None:
-            os.environ.pop(RENDER_ENV, None)
-        else:
-            os.environ[RENDER_ENV] = old_env
+        root = str(template_dir.resolve())
+        for name in set(sys.modules) - old_modules:
+            origin = getattr(sys.modules[name], "__file__", None) or ""
+            if origin and os.path.realpath(origin).startswith(root + os.sep):
+                del sys.modules[name]
+        for key, value in saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        if seed_dir:
+            shutil.rmtree(seed_dir, ignore_errors=True)
+
+
+def run_pre_prompt_hook(template_dir: Path) -> None:
+    """Run ``hooks/pre_prompt.*`` in ``template_dir`` (a private copy), as cookiecutter >= 2.4 does.
+
+    ``cookiecutter.hooks.run_pre_prompt_hook`` first copies the template to a temporary
+    folder; the folder here is already a private extraction, so the scripts run in place
+    (keeping ``_repo_dir`` the same for both renders of an upgrade).
+
+    Raises:
+        TemplateError: the hook failed.
+    """
+    from cookiecutter.exceptions import FailedHookException
+    from cookiecutter.hooks import find_hook, run_script
+    from cookiecutter.utils import work_in
+
+    with work_in(template_dir):
+        scripts = find_hook("pre_prompt") or []
+        for script in scripts:
+            try:
+                run_script(script, str(template_dir))
+            except FailedHookException as exc:
+                raise TemplateError(f"template pre_prompt hook failed: {exc}") from None
 
 
 def path_answer_keys(template_dir: Path) -> set[str]:
@@ -128,7 +185,8 @@ def path_answer_keys(template_dir: Path) -> set[str]:
     keys: set[str] = set()
     for root, dirs, files in os.walk(template_dir):
         for name in dirs + files:
-            keys.update(re.findall(r"cookiecutter\.([A-Za-z_][A-Za-z0-9_]*)", name))
+            if "{{" in name or "{%" in name:
+                keys.update(re.findall(r"cookiecutter\.([A-Za-z_][A-Za-z0-9_]*)", name))
         if ".git" in dirs:
             dirs.remove(".git")
     return keys
@@ -159,22 +217,29 @@ def _strip_vcs(project: Path) -> None:
             (Path(root) / ".git").unlink()
 
 
-def check_symlinks(project: Path) -> None:
-    """Refuse rendered symlinks whose target resolves outside the project.
+def check_symlinks(root: Path, what: str = "template renders", scope: str = "the project") -> None:
+    """Refuse symlinks below ``root`` that point outside it or nowhere.
+
+    Used on the rendered project and on the extracted template (cookiecutter copies
+    what a template symlink points to, so a link out of the template would copy a file
+    of this machine into the project).
 
     Raises:
         RefusedError: naming the link and its target.
     """
-    root = project.resolve()
-    for dirpath, dirs, files in os.walk(project):
+    top = root.resolve()
+    for dirpath, dirs, files in os.walk(root):
         for name in dirs + files:
             p = Path(dirpath, name)
-            if p.is_symlink():
-                target = os.readlink(p)
-                resolved = (p.parent / target).resolve()
-                if os.path.isabs(target) or not resolved.is_relative_to(root):
-                    rel = p.relative_to(project).as_posix()
-                    raise RefusedError(f"template renders symlink {rel} -> {target}, which points outside the project; refusing to write it")
+            if not p.is_symlink():
+                continue
+            target = os.readlink(p)
+            resolved = (p.parent / target).resolve()
+            rel = p.relative_to(root).as_posix()
+            if os.path.isabs(target) or not resolved.is_relative_to(top):
+                raise RefusedError(f"{what} symlink {rel} -> {target}, which points outside {scope}; refusing to use it")
+            if not resolved.exists():
+                raise RefusedError(f"{what} symlink {rel} -> {target}, which points nowhere; fix the template")
 
 
 def render(
@@ -188,6 +253,7 @@ def render(
     no_input: bool = True,
     default_context: Mapping[str, Any] | None = None,
     prompt: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    output_dir_value: str | None = None,
 ) -> Rendered:
     """Render ``template_dir`` with ``answers`` into a new folder under ``output_dir``.
 
@@ -203,6 +269,8 @@ def render(
         default_context: user-config defaults (cookiecutter's ``default_context``).
         prompt: ``prompt(context) -> variables`` replacing cookiecutter's
             ``prompt_for_config`` (upgrades use :func:`cookiepatcher.answers.resolve_answers`).
+        output_dir_value: the ``_output_dir`` hooks and templates see, when it differs from
+            the folder actually written (upgrades: the project's parent folder).
 
     Returns:
         :class:`Rendered` with the generated folder and the final context.
@@ -215,6 +283,8 @@ def render(
     from cookiecutter.generate import generate_files
     from cookiecutter.prompt import prompt_for_config
 
+    with _render_env(mode, template_dir):
+        run_pre_prompt_hook(template_dir)
     # with a ``prompt`` callback (upgrades) the callback applies the answers itself
     context = {"cookiecutter": load_context(template_dir, None if prompt else answers, default_context)}
     context["_cookiecutter"] = {k: v for k, v in context["cookiecutter"].items() if not k.startswith("_")}
@@ -228,7 +298,7 @@ def render(
             context["cookiecutter"].update(values)
             check_path_answers(template_dir, context["cookiecutter"])
             context["cookiecutter"]["_template"] = template
-            context["cookiecutter"]["_output_dir"] = str(output_dir.resolve())
+            context["cookiecutter"]["_output_dir"] = str(output_dir_value or output_dir.resolve())
             context["cookiecutter"]["_repo_dir"] = str(template_dir)
             context["cookiecutter"]["_checkout"] = checkout
             project = generate_files(repo_dir=str(template_dir), context=context, output_dir=str(output_dir),

@@ -180,16 +180,19 @@ def update_project(
     # tests force full renders with COOKIEPATCHER_FULL_RENDER=1 and compare).
     only = None
     if os.environ.get("COOKIEPATCHER_FULL_RENDER") != "1" and directory == record.directory:
-        only = incremental.plan(source.repo, record.commit, target, directory, same_answers=not set_answers)
+        only = incremental.plan(source.repo, record.commit, target, directory,
+                                same_answers=not set_answers and new_ref == record.checkout)
 
     with tempfile.TemporaryDirectory(prefix="cookiepatcher-") as tmp:
         scratch = Path(tmp)
         phase("render")
         _base, base_entries = render_at(project.root, source, record.commit, record.directory, dict(record.context), scratch,
-                                        checkout=record.checkout, what="recorded commit", only=only)
+                                        checkout=record.checkout, what="recorded commit", only=only,
+                                        output_dir_value=str(project.folder.parent))
         decided: dict[str, Any] = {}
         theirs, theirs_entries = render_at(project.root, source, target, directory, answers, scratch, checkout=new_ref,
-                                           what="target", ask=None if no_input else ask, decided=decided, only=only)
+                                           what="target", ask=None if no_input else ask, decided=decided, only=only,
+                                           output_dir_value=str(project.folder.parent))
         (result.defaulted if no_input or ask is None else result.asked).update(decided)
         unknown = sorted(set(set_answers or {}) - set(theirs.context))
         if unknown:
@@ -220,7 +223,7 @@ def update_project(
             result.up_to_date = True
             return result
         creates = [p for p in entries if p not in head_entries]
-        check_untracked(project.root, creates, entries)
+        check_untracked(project.root, creates, entries, {p for p in head_entries if p not in entries})
         if dry_run:
             result.diff = git.out(["diff", "--no-color", "-M", f"--relative={project.prefix}" if project.prefix else "--relative",
                                    f"{project.head}^{{tree}}", new_tree], project.root)

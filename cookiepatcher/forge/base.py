@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -93,7 +94,7 @@ class Forge(ABC):
 
     def redact(self, text: str) -> str:
         """``text`` with every occurrence of the token replaced by ``***``."""
-        if self._token and self._token in text:
+        if self._token and len(self._token) >= 6 and self._token in text:
             text = text.replace(self._token, "***")
         return text
 
@@ -126,6 +127,21 @@ class Forge(ABC):
             f"GIT_CONFIG_KEY_{count}": f"http.{scope}.extraHeader",
             f"GIT_CONFIG_VALUE_{count}": f"Authorization: Basic {creds}",
         }
+
+    def push_url(self, remote_url: str, repo: str) -> str | None:
+        """HTTPS URL to use instead of an ssh remote on the forge's host, or ``None``.
+
+        CI checkouts often clone over ssh with a read-only deploy key (CircleCI's
+        default); with a token the bot fetches and pushes over HTTPS instead
+        (``<web url>/<repo>.git``), authenticated by :meth:`git_auth_env`. Remotes that
+        are already HTTP(S), local paths and other hosts give ``None`` (use the remote).
+        """
+        if not self._token or urlsplit(remote_url).scheme in ("http", "https", "file"):
+            return None
+        m = re.match(r"^(?:ssh://)?(?:[^@/]+@)?(?P<host>[^:/]+)(?::\d+)?[:/]", remote_url)
+        if m is None or m.group("host") != urlsplit(self.web_url).hostname:
+            return None
+        return f"{self.web_url}/{repo}.git"
 
     # -- API -------------------------------------------------------------------
     @abstractmethod

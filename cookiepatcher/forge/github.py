@@ -18,6 +18,7 @@ backoff, primary rate limits until ``X-RateLimit-Reset``, secondary ones after
 """
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -84,7 +85,7 @@ class GitHubForge(Forge):
             max_rate_limit_wait=900,
         )
         self._gh = Github(
-            auth=Auth.Token(token) if token else None, base_url=api_url, retry=retry, timeout=30, **pacing
+            auth=Auth.Token(token) if token else None, base_url=api_url, retry=retry, timeout=30, lazy=True, **pacing
         )
         self._repos: dict[str, Any] = {}
         self._pulls: dict[tuple[str, int], Any] = {}
@@ -103,7 +104,7 @@ class GitHubForge(Forge):
 
     def _repo(self, repo: str) -> Any:
         if repo not in self._repos:
-            self._repos[repo] = self._call(f"GET repository {repo}", lambda: self._gh.get_repo(repo))
+            self._repos[repo] = self._gh.get_repo(repo)  # lazy: fetched on first attribute read
         return self._repos[repo]
 
     @staticmethod
@@ -116,7 +117,8 @@ class GitHubForge(Forge):
         )
 
     def repo_info(self, repo: str) -> RepoInfo:
-        return self._info(self._repo(repo))
+        r = self._repo(repo)
+        return self._call(f"GET repository {repo}", lambda: self._info(r))
 
     def list_repos(self, owner: str) -> list[RepoInfo]:
         def org_repos() -> list[RepoInfo]:
@@ -164,11 +166,19 @@ class GitHubForge(Forge):
             lambda: r.create_pull(base=base, head=head, title=title, body=body, draft=draft, maintainer_can_modify=True),
         )
         if labels:
-            issue = r.get_issue(pr.number)
-            self._call(f"label pull request #{pr.number}", lambda: issue.add_to_labels(*labels))
+            self._add_labels(r, pr.number, labels)
         cr = self._cr(repo, pr)
         cr.labels = sorted(set(cr.labels) | set(labels))
         return cr
+
+    def _add_labels(self, r: Any, number: int, labels: list[str]) -> None:
+        # PyGithub's Issue.add_to_labels posts a bare JSON array; GitHub's description
+        # documents the ``{"labels": [...]}`` object, so send that through the public requester.
+        issue = r.get_issue(number)
+        self._call(
+            f"label #{number}",
+            lambda: issue.requester.requestJsonAndCheck("POST", f"{issue.url}/labels", input={"labels": labels}),
+        )
 
     def edit_change_request(
         self,
@@ -189,9 +199,9 @@ class GitHubForge(Forge):
             self._call(f"change draft state of pull request #{cr.number}", toggle)
         issue = r.get_issue(cr.number)
         if add_labels:
-            self._call(f"label pull request #{cr.number}", lambda: issue.add_to_labels(*add_labels))
+            self._add_labels(r, cr.number, add_labels)
         for label in remove_labels:
-            self._call(f"unlabel pull request #{cr.number}", lambda label=label: issue.remove_from_labels(label))
+            self._call(f"unlabel pull request #{cr.number}", functools.partial(issue.remove_from_labels, label))
         labels = sorted((set(cr.labels) | set(add_labels)) - set(remove_labels))
         return ChangeRequest(cr.number, cr.url, cr.state, draft, title, body, cr.head_branch, labels)
 

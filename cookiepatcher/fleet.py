@@ -1,0 +1,272 @@
+"""``cookiepatcher fleet``: run ``cookiepatcher pr`` over many repositories.
+
+Repositories come from a list file (one ``owner/name`` a line, optionally followed by
+a clone URL; ``#`` comments) or from an organisation (GitHub) / group (GitLab). Each
+one is cloned into a scratch folder and ``cookiepatcher pr --json`` runs there in its
+own process (cookiecutter changes the working directory while rendering, so renders
+cannot share a process), at most ``jobs`` at a time. A failure in one repository is
+recorded with its reason and never stops the others.
+
+Exit code (:attr:`FleetReport.exit_code`): 0 all fine, 1 some requests carry conflicts
+or the bot was blocked by someone's commits, 2 some repositories failed.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cookiepatcher.errors import CookiepatcherError
+
+#: summary rows, in display order
+CATEGORIES = ("up to date", "PR opened", "PR updated", "PR unchanged", "conflicts", "blocked", "declined", "failed")
+GITHUB_MATRIX_LIMIT = 256
+
+
+@dataclass
+class FleetEntry:
+    """One repository to process: ``repo`` (``owner/name``) and, when known, its clone URL."""
+
+    repo: str
+    clone_url: str | None = None
+
+
+@dataclass
+class RepoResult:
+    """The outcome for one repository (``status``: a ``pr`` status or ``failed``)."""
+
+    repo: str
+    status: str
+    reason: str
+    url: str | None = None
+    conflicts: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def category(self) -> str:
+        """Summary row: one of :data:`CATEGORIES`."""
+        if self.status == "failed":
+            return "failed"
+        if self.conflicts and self.status in ("opened", "updated", "current", "dry-run"):
+            return "conflicts"
+        return {"opened": "PR opened", "updated": "PR updated", "current": "PR unchanged", "blocked": "blocked",
+                "declined": "declined", "dry-run": "PR opened"}.get(self.status, "up to date")
+
+
+@dataclass
+class FleetReport:
+    """All results, in input order."""
+
+    results: list[RepoResult]
+
+    def counts(self) -> dict[str, int]:
+        """``{category: number of repositories}`` for every category."""
+        counts = dict.fromkeys(CATEGORIES, 0)
+        for r in self.results:
+            counts[r.category] += 1
+        return counts
+
+    @property
+    def exit_code(self) -> int:
+        """2 some failed; 1 some conflicts or blocked; 0 otherwise."""
+        counts = self.counts()
+        if counts["failed"]:
+            return 2
+        return 1 if counts["conflicts"] or counts["blocked"] else 0
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``--report`` document."""
+        return {
+            "summary": self.counts(),
+            "exit_code": self.exit_code,
+            "repositories": [{**asdict(r), "category": r.category} for r in self.results],
+        }
+
+
+# -- inputs --------------------------------------------------------------------------
+def read_repo_list(path: Path) -> list[FleetEntry]:
+    """Parse a repository list file.
+
+    Format: one repository a line, ``owner/name`` (GitLab: ``group/sub/name``),
+    optionally followed by whitespace and a clone URL; blank lines and ``#`` comments
+    ignored; duplicates dropped (first kept).
+
+    Raises:
+        CookiepatcherError: unreadable file or a malformed line (with its number).
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CookiepatcherError(f"cannot read repository list {path}: {exc.strerror}") from None
+    entries: dict[str, FleetEntry] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        parts = line.split()
+        if len(parts) > 2 or not re.fullmatch(r"[\w.-]+(/[\w.-]+)+", parts[0]):
+            raise CookiepatcherError(f"{path}:{number}: expected 'owner/name [clone-url]', got '{line}'")
+        entries.setdefault(parts[0], FleetEntry(parts[0], parts[1] if len(parts) == 2 else None))
+    return list(entries.values())
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"I/N"`` -> ``(I, N)`` with ``1 <= I <= N``.
+
+    Raises:
+        CookiepatcherError: not of that form.
+    """
+    m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
+    if not m or not 1 <= int(m.group(1)) <= int(m.group(2)):
+        raise CookiepatcherError(f"--shard must be I/N with 1 <= I <= N, got '{text}'")
+    return int(m.group(1)), int(m.group(2))
+
+
+def shard(entries: Sequence[FleetEntry], index: int, total: int) -> list[FleetEntry]:
+    """Slice ``index`` (1-based) of ``total`` contiguous, near-equal slices of ``entries``.
+
+    The slices of ``1..total`` partition the list exactly (every entry in one slice,
+    sizes differing by at most one), in input order.
+    """
+    n = len(entries)
+    return list(entries[(index - 1) * n // total: index * n // total])
+
+
+def plan(entries: Sequence[FleetEntry], *, fmt: str = "github", shards: int | None = None) -> str:
+    """A CI matrix for ``entries``: one job per repository, or per shard with ``shards``.
+
+    Args:
+        fmt: ``"github"``: one line of JSON for ``strategy.matrix: ${{ fromJSON(...) }}``
+            (``{"repo": [...]}`` or ``{"shard": ["1/N", ...]}``);
+            ``"circleci"``: a YAML ``matrix:`` block for a job's ``parameters``.
+        shards: split into this many shard jobs (each runs ``fleet --shard I/N``).
+
+    Raises:
+        CookiepatcherError: unknown format, or more than 256 jobs for GitHub Actions
+            (its matrix limit; use ``--shards``).
+    """
+    if shards is not None and shards < 1:
+        raise CookiepatcherError("--shards must be at least 1")
+    key, values = ("shard", [f"{i}/{shards}" for i in range(1, shards + 1)]) if shards else ("repo", [e.repo for e in entries])
+    if fmt == "github":
+        if len(values) > GITHUB_MATRIX_LIMIT:
+            raise CookiepatcherError(f"{len(values)} jobs exceed GitHub Actions' matrix limit of {GITHUB_MATRIX_LIMIT}; use --shards N")
+        return json.dumps({key: values}, separators=(",", ":"))
+    if fmt == "circleci":
+        if not values:
+            return f"matrix:\n  parameters:\n    {key}: []"
+        return "\n".join(["matrix:", "  parameters:", f"    {key}:", *(f"      - {json.dumps(v)}" for v in values)])
+    raise CookiepatcherError(f"unknown matrix format '{fmt}'; use github or circleci")
+
+
+# -- running -------------------------------------------------------------------------
+Runner = Callable[[FleetEntry], RepoResult]
+
+
+@dataclass
+class SubprocessRunner:
+    """Clone one repository and run ``cookiepatcher pr --json`` in it, in a new process.
+
+    Args:
+        forge: the forge (clone URL lookups, token for ``git clone``); its token also
+            reaches the child through the inherited environment, never its arguments.
+        pr_args: extra ``cookiepatcher pr`` arguments (``--forge``, ``--base-url``, ...).
+        workdir: scratch folder for clones (each removed after its run).
+        timeout: seconds before one repository counts as failed.
+    """
+
+    forge: Any
+    pr_args: list[str]
+    workdir: Path
+    timeout: float = 900.0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __call__(self, entry: FleetEntry) -> RepoResult:
+        dest = Path(tempfile.mkdtemp(prefix=re.sub(r"\W", "_", entry.repo)[-40:] + "-", dir=self.workdir))
+        try:
+            url = entry.clone_url
+            if url is None:
+                with self._lock:
+                    url = self.forge.repo_info(entry.repo).clone_url
+            env = {**os.environ, **self.forge.git_auth_env(url), "GIT_TERMINAL_PROMPT": "0"}
+            clone = subprocess.run(["git", "clone", "--quiet", "--no-tags", url, str(dest / "repo")],
+                                   capture_output=True, text=True, env=env, timeout=self.timeout)
+            if clone.returncode != 0:
+                return RepoResult(entry.repo, "failed", _last_line(clone.stderr) or "git clone failed")
+            proc = subprocess.run(
+                [sys.executable, "-m", "cookiepatcher", "pr", "--json", "--repo", entry.repo, *self.pr_args],
+                cwd=dest / "repo", capture_output=True, text=True, timeout=self.timeout,
+            )
+            data = _json_tail(proc.stdout)
+            if data is None:
+                return RepoResult(entry.repo, "failed", _last_line(proc.stderr) or f"cookiepatcher pr exited {proc.returncode}")
+            return RepoResult(entry.repo, data["status"], data["message"], data.get("url"), list(data.get("conflicts") or []))
+        except subprocess.TimeoutExpired:
+            return RepoResult(entry.repo, "failed", f"timed out after {self.timeout:.0f}s")
+        finally:
+            shutil.rmtree(dest, ignore_errors=True)
+
+
+def _last_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return lines[-1].removeprefix("cookiepatcher: error: ") if lines else ""
+
+
+def _json_tail(text: str) -> dict[str, Any] | None:
+    start = text.find("{")
+    if start < 0:
+        return None
+    try:
+        data = json.loads(text[start:])
+    except json.JSONDecodeError:
+        return None
+    return data if isinstance(data, dict) and "status" in data else None
+
+
+def run_fleet(
+    entries: Sequence[FleetEntry],
+    runner: Runner,
+    *,
+    jobs: int = 2,
+    on_done: Callable[[RepoResult, int, int], None] | None = None,
+    redact: Callable[[str], str] = lambda s: s,
+) -> FleetReport:
+    """Run ``runner`` for every entry, ``jobs`` at a time; never stops on a failure.
+
+    Args:
+        runner: entry -> :class:`RepoResult`; an exception it raises becomes a
+            ``failed`` result with the exception's message.
+        on_done: called as ``on_done(result, done, total)`` after each repository
+            (the CLI's progress bar).
+        redact: applied to every reason (removes the token).
+    """
+    results: dict[int, RepoResult] = {}
+
+    def one(i: int, entry: FleetEntry) -> RepoResult:
+        start = time.monotonic()
+        try:
+            result = runner(entry)
+        except Exception as exc:  # one repository's failure never stops the others
+            result = RepoResult(entry.repo, "failed", str(exc) or type(exc).__name__)
+        result.reason = redact(result.reason)
+        result.seconds = round(time.monotonic() - start, 2)
+        return result
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = {pool.submit(one, i, e): i for i, e in enumerate(entries)}
+        for done, future in enumerate(as_completed(futures), 1):
+            results[futures[future]] = future.result()
+            if on_done:
+                on_done(results[futures[future]], done, len(entries))
+    return FleetReport([results[i] for i in range(len(entries))])

@@ -1,0 +1,365 @@
+"""The command line: create, update (bare command too), check, diff; exit codes and output.
+
+Exit codes: 0 done / up to date, 1 conflicts (update) or behind (check), 2 refused or
+failed with nothing changed.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import commit_all, generate, git, record_of, run_cli, snapshot, status, unmerged, write
+
+README = "# {{ cookiecutter.project_name }}\n\nA project generated from the demo template.\n"
+
+
+@pytest.fixture()
+def tpl(tmp_path, make_template):
+    return make_template(tmp_path, {
+        "v1": {"README.md": README, "a.txt": "one\n", "gone.txt": "bye\n"},
+        "v2": {"README.md": README + "\nv2 line\n", "a.txt": "template\n", "gone.txt": None, "new.txt": "new\n"},
+    })
+
+
+# -- create -----------------------------------------------------------------------------------
+
+def test_create_writes_record_in_stable_format(tpl, tmp_path):
+    out = tmp_path / "out"
+
+    proc = run_cli("create", tpl.location, "--checkout", "v1", "--no-input", "--output-dir", out,
+                   "project_name=Widget Factory", cwd=tmp_path)
+
+    assert proc.returncode == 0, proc.stderr
+    project = out / "widget_factory"
+    raw = (project / "cookiepatcher.json").read_text()
+    data = json.loads(raw)
+    assert raw == json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    assert data == {
+        "checkout": "v1",
+        "commit": tpl.sha("v1"),
+        "context": {"project_name": "Widget Factory", "project_slug": "widget_factory"},
+        "directory": None,
+        "template": str(tpl.path.resolve()),
+    }
+    assert (project / "README.md").read_text() == "# Widget Factory\n\nA project generated from the demo template.\n"
+    assert (project / "gone.txt").exists() and not (project / "new.txt").exists()
+
+
+def test_create_records_relative_template_path_as_absolute(tpl, tmp_path):
+    proc = run_cli("create", "template", "--no-input", "--output-dir", "out", cwd=tmp_path)
+
+    assert proc.returncode == 0, proc.stderr
+    rec = record_of(tmp_path / "out/demo_project")
+    assert rec["template"] == str(tpl.path.resolve())
+    assert rec["commit"] == tpl.sha("v2") and rec["checkout"] is None
+
+
+def test_create_strips_credentials_from_a_url_template(tpl, tmp_path):
+    secret_url = "https://deploy:s3cr3t-token@example.invalid/org/template.git"
+    git(tmp_path, "config", "--global", f"url.{tpl.url}.insteadOf", secret_url)
+    out = tmp_path / "out"
+
+    proc = run_cli("create", secret_url, "--checkout", "v1", "--no-input", "--output-dir", out, cwd=tmp_path)
+
+    assert proc.returncode == 0, proc.stderr
+    rec = record_of(out / "demo_project")
+    assert rec["template"] == "https://example.invalid/org/template.git"
+    assert rec["commit"] == tpl.sha("v1")
+    assert "s3cr3t" not in proc.stdout + proc.stderr
+    cache = Path(os.environ["COOKIEPATCHER_CACHE_DIR"])
+    leaked = [p for p in list(cache.rglob("*")) + list(out.rglob("*"))
+              if p.is_file() and b"s3cr3t" in p.read_bytes()]
+    assert leaked == []
+
+
+def test_create_into_existing_folder_is_refused(tpl, tmp_path):
+    generate(tpl, "v1", init_git=False)
+    proc = run_cli("create", tpl.location, "--no-input", "--output-dir", tmp_path / "out", cwd=tmp_path)
+
+    assert proc.returncode == 2
+    assert "already exists" in proc.stderr and "--output-dir" in proc.stderr
+
+
+def test_create_unknown_ref_fails_cleanly(tpl, tmp_path):
+    proc = run_cli("create", tpl.location, "--checkout", "v9", "--no-input", "--output-dir", tmp_path / "out",
+                   cwd=tmp_path)
+
+    assert proc.returncode == 2
+    assert "v9" in proc.stderr and "--checkout" in proc.stderr
+    assert not (tmp_path / "out/demo_project").exists()
+
+
+def test_create_from_non_git_folder_is_refused(tmp_path):
+    write(tmp_path / "plain/cookiecutter.json", '{"project_slug": "x"}')
+    write(tmp_path / "plain/{{cookiecutter.project_slug}}/a.txt", "a\n")
+
+    proc = run_cli("create", tmp_path / "plain", "--no-input", "--output-dir", tmp_path / "out", cwd=tmp_path)
+
+    assert proc.returncode == 2 and "git init" in proc.stderr
+
+
+def test_create_runs_the_pre_prompt_hook_like_cookiecutter(tmp_path, make_template):
+    hook = ("import json\nd = json.load(open('cookiecutter.json'))\nd['extra'] = 'from-pre-prompt'\n"
+            "json.dump(d, open('cookiecutter.json', 'w'))\n")
+    tpl = make_template(tmp_path, {"v1": {"x.txt": "{{ cookiecutter.extra }}\n", "/hooks/pre_prompt.py": hook}})
+
+    proc = run_cli("create", tpl.location, "--no-input", "--output-dir", tmp_path / "out", cwd=tmp_path)
+
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "out/demo_project/x.txt").read_text() == "from-pre-prompt\n"
+
+
+def test_create_uses_cookiecutter_user_config(tpl, tmp_path):
+    cfg = tmp_path / "cookiecutter.yaml"
+    cfg.write_text(f"default_context:\n  project_name: From Config\nabbreviations:\n  corp: {tmp_path.as_uri()}/{{0}}\n")
+
+    proc = run_cli("create", "corp:template", "--checkout", "v1", "--no-input", "--config-file", cfg,
+                   "--output-dir", tmp_path / "out", cwd=tmp_path)
+
+    assert proc.returncode == 0, proc.stderr
+    rec = record_of(tmp_path / "out/from_config")
+    assert rec["context"]["project_name"] == "From Config" and rec["commit"] == tpl.sha("v1")
+
+
+def test_project_created_from_a_config_abbreviation_can_be_checked_and_updated(tpl, tmp_path):
+    cfg = tmp_path / "cookiecutter.yaml"
+    cfg.write_text(f"abbreviations:\n  corp: {tmp_path.as_uri()}/{{0}}\n")
+    env = {"COOKIECUTTER_CONFIG": str(cfg)}
+    assert run_cli("create", "corp:template", "--checkout", "v1", "--no-input", "--output-dir", tmp_path / "out",
+                   cwd=tmp_path, env=env).returncode == 0
+    project = tmp_path / "out/demo_project"
+    git(project, "init", "-q")
+    commit_all(project, "generated")
+
+    assert run_cli("check", cwd=project, env=env).returncode == 0
+    proc = run_cli("update", "--checkout", "v2", "--no-input", cwd=project, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert (project / "new.txt").read_text() == "new\n"
+
+
+# -- update -----------------------------------------------------------------------------------
+
+def test_update_text_output_and_exit_code_with_conflict(tpl):
+    project = generate(tpl, "v1")
+    write(project / "a.txt", "user\n")
+    commit_all(project, "user")
+
+    proc = run_cli("update", "--checkout", "v2", "--no-input", cwd=project)
+
+    assert proc.returncode == 1
+    assert f"updated template {tpl.sha('v1')[:12]} -> {tpl.sha('v2')[:12]}" in proc.stdout
+    lines = {tuple(line.split()) for line in proc.stdout.splitlines()[1:]}
+    assert lines == {("conflicted", "a.txt"), ("updated", "README.md"), ("deleted", "gone.txt"), ("added", "new.txt")}
+    assert "1 conflict(s)" in proc.stderr and "a.txt" in proc.stderr
+    assert set(unmerged(project)) == {"a.txt"}
+
+
+def test_update_json_shape(tpl):
+    project = generate(tpl, "v1")
+    write(project / "a.txt", "user\n")
+    commit_all(project, "user")
+
+    proc = run_cli("update", "--checkout", "v2", "--no-input", "--json", cwd=project)
+
+    assert proc.returncode == 1
+    data = json.loads(proc.stdout)
+    assert data["from_commit"] == tpl.sha("v1") and data["to_commit"] == tpl.sha("v2")
+    assert data["to_ref"] == "v2" and data["up_to_date"] is False and data["dry_run"] is False
+    assert data["files"] == [{"path": "README.md", "status": "updated"}, {"path": "a.txt", "status": "conflicted"},
+                             {"path": "gone.txt", "status": "deleted"}, {"path": "new.txt", "status": "added"}]
+    assert data["conflicts"] == ["a.txt"]
+    assert data["defaulted"] == {} and data["asked"] == {}
+
+
+def test_update_dry_run_prints_outcomes_and_diff_and_changes_nothing(tpl):
+    project = generate(tpl, "v1")
+    write(project / "a.txt", "user\n")
+    commit_all(project, "user")
+    write(project / "untracked.txt", "mine\n")
+    before = snapshot(project)
+
+    proc = run_cli("update", "--checkout", "v2", "--no-input", "--dry-run", cwd=project)
+
+    assert snapshot(project) == before
+    assert proc.returncode == 1  # it would leave a conflict
+    assert "would update" in proc.stdout
+    assert "conflicted    a.txt" in proc.stdout and "deleted       gone.txt" in proc.stdout
+    assert "+v2 line" in proc.stdout and "diff --git a/new.txt b/new.txt" in proc.stdout
+    assert record_of(project)["commit"] == tpl.sha("v1")
+
+
+def test_update_dry_run_json(tpl):
+    project = generate(tpl, "v1")
+    before = snapshot(project)
+
+    proc = run_cli("update", "--checkout", "v2", "--no-input", "--dry-run", "--json", cwd=project)
+
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["dry_run"] is True and data["conflicts"] == []
+    assert {f["path"]: f["status"] for f in data["files"]} == {"README.md": "updated", "a.txt": "updated",
+                                                               "gone.txt": "deleted", "new.txt": "added"}
+    assert snapshot(project) == before
+
+
+def test_bare_command_in_project_updates(tpl):
+    project = generate(tpl, None)  # follows main (= v2)
+    tpl.add_version("v3", {"a.txt": "three\n"})
+
+    proc = run_cli(cwd=project)
+
+    assert proc.returncode == 0, proc.stderr
+    assert (project / "a.txt").read_text() == "three\n"
+    assert record_of(project)["commit"] == tpl.sha("v3")
+
+
+def test_up_to_date_exits_zero_and_changes_nothing(tpl):
+    project = generate(tpl, None)
+    before = snapshot(project)
+
+    proc = run_cli(cwd=project)
+    json_proc = run_cli("update", "--json", cwd=project)
+
+    assert proc.returncode == 0 and "already up to date" in proc.stdout
+    assert json_proc.returncode == 0 and json.loads(json_proc.stdout)["up_to_date"] is True
+    assert snapshot(project) == before
+
+
+def test_update_project_dir_option(tpl, tmp_path):
+    project = generate(tpl, "v1")
+
+    proc = run_cli("update", "-p", project, "--checkout", "v2", "--no-input", cwd=tmp_path)
+
+    assert proc.returncode == 0, proc.stderr
+    assert (project / "new.txt").exists()
+
+
+def test_update_from_remote_template_uses_cache(tpl, tmp_path):
+    out = tmp_path / "out"
+    assert run_cli("create", tpl.url, "--checkout", "v1", "--no-input", "--output-dir", out).returncode == 0
+    project = out / "demo_project"
+    git(project, "init", "-q")
+    commit_all(project, "generated")
+    assert record_of(project)["template"] == tpl.url
+
+    proc = run_cli("update", "--checkout", "v2", "--no-input", "--offline", cwd=project)
+
+    assert proc.returncode == 0, proc.stderr
+    assert (project / "new.txt").read_text() == "new\n"
+
+
+# -- check ------------------------------------------------------------------------------------
+
+def test_check_exit_codes(tpl):
+    project = generate(tpl, None)
+    up = run_cli("check", cwd=project)
+    assert up.returncode == 0 and "up to date" in up.stdout
+
+    tpl.add_version("v3", {"a.txt": "three\n"})
+    behind = run_cli("check", cwd=project)
+    assert behind.returncode == 1
+    assert tpl.sha("v3")[:12] in behind.stdout and "cookiepatcher update" in behind.stdout
+
+    write(project / "cookiepatcher.json", "{oops")
+    broken = run_cli("check", cwd=project)
+    assert broken.returncode == 2 and "not valid JSON" in broken.stderr
+
+
+def test_check_follows_recorded_tag_and_accepts_checkout(tpl):
+    project = generate(tpl, "v1")
+    assert run_cli("check", cwd=project).returncode == 0  # v1 has not moved
+    assert run_cli("check", "--checkout", "main", cwd=project).returncode == 1
+
+
+def test_check_needs_no_git_repository(tpl):
+    project = generate(tpl, "v2", init_git=False)
+    assert run_cli("check", "-p", project).returncode == 0
+
+
+def test_check_remote_template_through_cache_and_offline(tpl, tmp_path):
+    out = tmp_path / "out"
+    assert run_cli("create", tpl.url, "--no-input", "--output-dir", out).returncode == 0
+    project = out / "demo_project"
+    cache = Path(os.environ["COOKIEPATCHER_CACHE_DIR"])
+    mirrors = list((cache / "mirrors").glob("*.git"))
+    assert len(mirrors) == 1
+    assert git(mirrors[0], "rev-parse", "refs/heads/main").strip() == tpl.sha("v2")
+
+    assert run_cli("check", "--offline", cwd=project).returncode == 0  # warm cache, no fetch
+    tpl.add_version("v3", {"a.txt": "three\n"})
+    assert run_cli("check", "--offline", cwd=project).returncode == 0  # cache not refreshed offline
+    assert run_cli("check", cwd=project).returncode == 1  # fetched
+    assert run_cli("check", "--offline", cwd=project).returncode == 1  # cache now knows v3
+
+    cold = {"COOKIEPATCHER_CACHE_DIR": str(tmp_path / "cold-cache")}
+    proc = run_cli("check", "--offline", cwd=project, env=cold)
+    assert proc.returncode == 2
+    assert "not in the cache" in proc.stderr and "--offline" in proc.stderr
+    assert len(proc.stderr.splitlines()) == 1
+    assert not (tmp_path / "cold-cache/mirrors").exists() or not list((tmp_path / "cold-cache/mirrors").glob("*.git"))
+
+
+def test_two_processes_populate_a_cold_cache_concurrently(tpl, tmp_path):
+    project = generate(tpl, None, init_git=False)
+    rec = record_of(project)
+    rec["template"] = tpl.url
+    write(project / "cookiepatcher.json", json.dumps(rec, indent=2, sort_keys=True) + "\n")
+
+    procs = [subprocess.Popen([sys.executable, "-m", "cookiepatcher", "check", "-p", str(project)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    results = [(p.wait(timeout=120), p.stdout.read(), p.stderr.read()) for p in procs]
+
+    assert [r[0] for r in results] == [0, 0], results
+    mirrors = Path(os.environ["COOKIEPATCHER_CACHE_DIR"]) / "mirrors"
+    assert len(list(mirrors.glob("*.git"))) == 1
+    assert [p.name for p in mirrors.iterdir() if ".tmp-" in p.name] == []
+    mirror = next(mirrors.glob("*.git"))
+    git(mirror, "fsck", "--no-progress")
+    assert git(mirror, "rev-parse", "refs/heads/main").strip() == tpl.sha("v2")
+
+
+# -- diff -------------------------------------------------------------------------------------
+
+def test_diff_shows_local_edits_against_the_recorded_render(tpl):
+    project = generate(tpl, "v1")
+    clean = run_cli("diff", "--exit-code", cwd=project)
+    assert clean.returncode == 0 and clean.stdout == ""
+
+    with open(project / "README.md", "a") as fh:
+        fh.write("\nMaintained by the platform team.\n")
+    commit_all(project, "readme")
+    write(project / "a.txt", "uncommitted edit\n")
+    write(project / "notes.txt", "untracked\n")
+
+    proc = run_cli("diff", cwd=project)
+
+    assert proc.returncode == 0, proc.stderr
+    assert "diff --git a/README.md b/README.md" in proc.stdout
+    assert "+Maintained by the platform team." in proc.stdout
+    assert "-one\n+uncommitted edit" in proc.stdout
+    assert "b/notes.txt" in proc.stdout
+    assert "cookiepatcher.json" not in proc.stdout
+    assert "gone.txt" not in proc.stdout
+    assert run_cli("diff", "--exit-code", cwd=project).returncode == 1
+    stat = run_cli("diff", "--stat", cwd=project)
+    assert "README.md" in stat.stdout and "3 files changed" in stat.stdout
+    assert status(project).splitlines() == [" M a.txt", "?? notes.txt"]
+
+
+def test_diff_in_monorepo_subfolder(tpl, tmp_path):
+    mono = tmp_path / "mono"
+    write(mono / "README.md", "# mono\n")
+    git(mono, "init", "-q")
+    project = generate(tpl, "v1", output_dir=mono / "svc", init_git=False)
+    commit_all(mono, "mono")
+    write(mono / "README.md", "# mono, edited\n")
+    write(project / "a.txt", "edited\n")
+
+    proc = run_cli("diff", cwd=project)
+
+    assert "diff --git a/a.txt b/a.txt" in proc.stdout
+    assert "mono" not in proc.stdout

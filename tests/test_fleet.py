@@ -1,0 +1,245 @@
+"""`cookiepatcher fleet` and `fleet plan`: list parsing, sharding, CI matrices, the runner's
+isolation of failures, and a real run over 20 services with mixed outcomes."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from bot_support.fake_forge import FakeForge
+from bot_support.fixtures import bot_env, fake, files_containing, spec_or_reason, token  # noqa: F401
+from bot_support.scenario import (
+    SETTINGS,
+    clone,
+    git,
+    make_service,
+    make_template,
+    template_commit,
+)
+from click.testing import CliRunner
+
+from cookiepatcher import fleet
+from cookiepatcher.cli import main
+from cookiepatcher.errors import CookiepatcherError
+from cookiepatcher.fleet import FleetEntry, RepoResult
+from cookiepatcher.pr import run_pr
+
+
+def _entries(n: int) -> list[FleetEntry]:
+    return [FleetEntry(f"org/svc{i:02}") for i in range(n)]
+
+
+def test_repo_list_file(tmp_path: Path) -> None:
+    listing = tmp_path / "repos.txt"
+    listing.write_text("# services\norg/a\n\norg/b  https://example.com/org/b.git  # pinned URL\norg/a\ngroup/sub/c\n")
+    assert fleet.read_repo_list(listing) == [FleetEntry("org/a"), FleetEntry("org/b", "https://example.com/org/b.git"),
+                                             FleetEntry("group/sub/c")]
+    listing.write_text("org/a\nnot a repo line here\n")
+    with pytest.raises(CookiepatcherError, match=r"repos.txt:2: expected 'owner/name \[clone-url\]'"):
+        fleet.read_repo_list(listing)
+
+
+def test_shards_partition_the_list_exactly() -> None:
+    for size in range(0, 26):
+        entries = _entries(size)
+        for total in range(1, 8):
+            slices = [fleet.shard(entries, i, total) for i in range(1, total + 1)]
+            assert [e for s in slices for e in s] == entries
+            sizes = [len(s) for s in slices]
+            assert max(sizes) - min(sizes) <= 1
+    assert fleet.parse_shard("2/5") == (2, 5)
+    for bad in ("0/3", "4/3", "1-3", "a/b"):
+        with pytest.raises(CookiepatcherError):
+            fleet.parse_shard(bad)
+
+
+def _workflow_with_matrix(matrix: dict) -> str:
+    import yaml
+
+    return yaml.safe_dump({
+        "name": "template upgrades", "on": {"workflow_dispatch": {}},
+        "jobs": {"upgrade": {"runs-on": "ubuntu-latest", "strategy": {"fail-fast": False, "matrix": matrix},
+                             "steps": [{"run": "cookiepatcher fleet --repos repos.txt --shard ${{ matrix.shard }}"}]}},
+    }, sort_keys=False)
+
+
+def test_plan_is_a_valid_github_actions_matrix(tmp_path: Path) -> None:
+    listing = tmp_path / "repos.txt"
+    listing.write_text("".join(f"org/svc{i:02}\n" for i in range(7)))
+    runner = CliRunner()
+    by_repo = runner.invoke(main, ["fleet", "plan", "--repos", str(listing)])
+    by_shard = runner.invoke(main, ["fleet", "plan", "--repos", str(listing), "--shards", "3"])
+    assert by_repo.exit_code == 0 and by_shard.exit_code == 0
+    repo_matrix, shard_matrix = json.loads(by_repo.stdout), json.loads(by_shard.stdout)
+    assert repo_matrix == {"repo": [f"org/svc{i:02}" for i in range(7)]}
+    assert shard_matrix == {"shard": ["1/3", "2/3", "3/3"]}
+    for i, matrix in enumerate((repo_matrix, shard_matrix)):
+        wf = tmp_path / f"wf{i}.yml"
+        wf.write_text(_workflow_with_matrix(matrix))
+        proc = subprocess.run([sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.github-workflows", str(wf)],
+                              capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    with pytest.raises(CookiepatcherError, match="matrix limit of 256"):
+        fleet.plan(_entries(300))
+    assert json.loads(fleet.plan(_entries(300), shards=4)) == {"shard": ["1/4", "2/4", "3/4", "4/4"]}
+
+
+def test_plan_circleci_matrix_parameters(tmp_path: Path) -> None:
+    import yaml
+
+    text = fleet.plan(_entries(3), fmt="circleci")
+    assert yaml.safe_load(text) == {"matrix": {"parameters": {"repo": ["org/svc00", "org/svc01", "org/svc02"]}}}
+    assert yaml.safe_load(fleet.plan(_entries(3), fmt="circleci", shards=2)) == {"matrix": {"parameters": {"shard": ["1/2", "2/2"]}}}
+
+
+def test_one_failure_never_stops_the_others_and_concurrency_is_bounded() -> None:
+    running, peak, lock = [0], [0], threading.Lock()
+
+    def runner(entry: FleetEntry) -> RepoResult:
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        time.sleep(0.02)
+        with lock:
+            running[0] -= 1
+        if entry.repo.endswith("03"):
+            raise RuntimeError("clone exploded with s3cret")
+        return RepoResult(entry.repo, "opened", "opened pull request")
+
+    report = fleet.run_fleet(_entries(12), runner, jobs=3, redact=lambda s: s.replace("s3cret", "***"))
+    assert [r.repo for r in report.results] == [e.repo for e in _entries(12)]
+    assert report.results[3].status == "failed" and report.results[3].reason == "clone exploded with ***"
+    assert report.counts()["PR opened"] == 11 and report.exit_code == 2
+    assert peak[0] == 3
+
+
+@pytest.mark.parametrize(("results", "code"), [
+    ([RepoResult("a", "up-to-date", ""), RepoResult("b", "opened", ""), RepoResult("c", "current", "")], 0),
+    ([RepoResult("a", "opened", ""), RepoResult("b", "updated", "", conflicts=["x"])], 1),
+    ([RepoResult("a", "blocked", "")], 1),
+    ([RepoResult("a", "updated", "", conflicts=["x"]), RepoResult("b", "failed", "boom")], 2),
+])
+def test_exit_code(results: list[RepoResult], code: int) -> None:
+    assert fleet.FleetReport(results).exit_code == code
+
+
+def test_shard_option_runs_exactly_its_slice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    listing = tmp_path / "repos.txt"
+    listing.write_text("".join(f"org/svc{i:02} file:///nowhere/{i}\n" for i in range(10)))
+    seen: list[str] = []
+
+    class Recording:
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            pass
+
+        def __call__(self, entry: FleetEntry) -> RepoResult:
+            seen.append(entry.repo)
+            return RepoResult(entry.repo, "up-to-date", "fine")
+
+    monkeypatch.setattr(fleet, "SubprocessRunner", Recording)
+    union = []
+    for i in (1, 2, 3):
+        seen.clear()
+        result = CliRunner().invoke(main, ["fleet", "--repos", str(listing), "--shard", f"{i}/3"])
+        assert result.exit_code == 0, result.output
+        union += sorted(seen)
+    assert union == [f"org/svc{i:02}" for i in range(10)]
+
+
+def test_fleet_of_twenty_services_with_mixed_outcomes(tmp_path: Path, fake: FakeForge, token: str) -> None:
+    tpl = make_template(tmp_path)
+    names: dict[str, list[str]] = {"opened": [f"open{i}" for i in range(8)], "conflicts": [f"conflict{i}" for i in range(3)],
+                                   "updated": [f"update{i}" for i in range(3)], "current": [f"current{i}" for i in range(4)]}
+    for name in names["opened"] + names["updated"]:
+        fake.add_repo(f"org/{name}", make_service(tmp_path, tpl, name))
+    for name in names["conflicts"]:
+        fake.add_repo(f"org/{name}", make_service(tmp_path, tpl, name, {"settings.txt": SETTINGS.replace("setting_5 = 5", "setting_5 = ours")}))
+    template_commit(tpl, {"settings.txt": SETTINGS.replace("setting_2 = 2", "setting_2 = two")}, "Setting two")
+    from cookiepatcher.forge.github import GitHubForge
+
+    forge = GitHubForge(token, fake.url)
+    for name in names["updated"]:  # these already have the bot's PR, for the previous template commit
+        work = clone(tmp_path / "remotes" / f"{name}.git", tmp_path / f"work-{name}")
+        assert run_pr(work, forge=forge, repo=f"org/{name}").status == "opened"
+    template_commit(tpl, {"settings.txt": SETTINGS.replace("setting_2 = 2", "setting_2 = two").replace("setting_5 = 5", "setting_5 = five")},
+                    "Setting five")
+    for name in names["current"]:
+        fake.add_repo(f"org/{name}", make_service(tmp_path, tpl, name))
+    norecord = tmp_path / "plain"
+    norecord.mkdir()
+    git(norecord, "init", "-q", "-b", "main")
+    (norecord / "README.md").write_text("not generated\n")
+    git(norecord, "add", "-A")
+    git(norecord, "commit", "-q", "-m", "plain")
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(tmp_path / "remotes" / "plain.git"))
+    git(norecord, "push", "-q", str(tmp_path / "remotes" / "plain.git"), "main")
+    fake.add_repo("org/plain", tmp_path / "remotes" / "plain.git")
+
+    every = [n for group in names.values() for n in group] + ["plain", "ghost"]
+    assert len(every) == 20
+    listing = tmp_path / "repos.txt"
+    listing.write_text("".join(f"org/{n}\n" for n in every))
+    report = tmp_path / "report.json"
+    result = CliRunner().invoke(main, ["fleet", "--repos", str(listing), "--forge", "github", "--base-url", fake.url,
+                                       "--jobs", "2", "--report", str(report)])
+    assert result.exit_code == 2, result.output
+    print(result.output)
+    data = json.loads(report.read_text())
+    assert data["summary"] == {"up to date": 4, "PR opened": 8, "PR updated": 3, "PR unchanged": 0, "conflicts": 3,
+                               "blocked": 0, "declined": 0, "failed": 2}
+    assert data["exit_code"] == 2
+    by_repo = {r["repo"]: r for r in data["repositories"]}
+    assert [r["repo"] for r in data["repositories"]] == [f"org/{n}" for n in every]
+    assert "has no cookiepatcher.json" in by_repo["org/plain"]["reason"]
+    assert "HTTP 404" in by_repo["org/ghost"]["reason"]
+    assert by_repo["org/conflict0"]["conflicts"] == ["settings.txt"]
+    assert all(len(fake.pulls_of(f"org/{n}")) == 1 for n in names["opened"] + names["updated"] + names["conflicts"])
+    assert all(p.draft for n in names["conflicts"] for p in fake.pulls_of(f"org/{n}"))
+    for line in ("up to date: 4", "PR opened: 8", "PR updated: 3", "conflicts: 3", "failed: 2"):
+        assert line in result.stdout
+    assert token not in result.output and files_containing(tmp_path, token) == []
+
+    # a re-run over the healthy ones changes nothing; conflicts remain -> 1; clean ones only -> 0
+    writes = len(fake.writes())
+    some = tmp_path / "some.txt"
+    some.write_text("org/conflict0\norg/open0\norg/current0\n")
+    again = CliRunner().invoke(main, ["fleet", "--repos", str(some), "--base-url", fake.url, "--report", str(report)])
+    assert again.exit_code == 1, again.output
+    assert json.loads(report.read_text())["summary"]["conflicts"] == 1
+    some.write_text("org/open0\norg/update0\norg/current0\n")
+    clean = CliRunner().invoke(main, ["fleet", "--repos", str(some), "--base-url", fake.url, "--report", str(report)])
+    assert clean.exit_code == 0, clean.output
+    assert json.loads(report.read_text())["summary"]["PR unchanged"] == 2
+    assert len(fake.writes()) == writes
+
+
+def test_fleet_plan_from_an_organisation(tmp_path: Path, fake: FakeForge) -> None:
+    for name in ("b", "a"):
+        bare = tmp_path / f"{name}.git"
+        git(tmp_path, "init", "-q", "--bare", str(bare))
+        fake.add_repo(f"org/{name}", bare)
+    fake.add_repo("org/old", tmp_path / "b.git", archived=True)
+    result = CliRunner().invoke(main, ["fleet", "plan", "--org", "org", "--forge", "github", "--base-url", fake.url])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"repo": ["org/b", "org/a"]}
+
+
+SNIPPETS = Path(__file__).parent / "bot_support" / "snippets"
+
+
+@pytest.mark.parametrize(("snippet", "schema"), [
+    ("github-workflow.yml", "vendor.github-workflows"),
+    ("fleet-github.yml", "vendor.github-workflows"),
+    ("circleci-config.yml", "vendor.circle-ci"),
+])
+def test_ci_snippets_are_valid(snippet: str, schema: str) -> None:
+    proc = subprocess.run([sys.executable, "-m", "check_jsonschema", "--builtin-schema", schema, str(SNIPPETS / snippet)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    text = (SNIPPETS / snippet).read_text()
+    assert "cookiepatcher pr" in text or "cookiepatcher fleet" in text
+    assert "ghp_" not in text and "glpat-" not in text

@@ -1,0 +1,295 @@
+"""Refusals: exit 2, one stderr line naming the problem and the way out, nothing changed.
+
+"Nothing changed" is checked on everything an update could touch: every file below the
+repository (tracked, untracked, ignored) with its mode, ``git status --porcelain``, the
+bytes of ``.git/index`` and HEAD.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import commit_all, generate, git, run_cli, snapshot, write
+
+README = "# {{ cookiecutter.project_name }}\n"
+
+
+def assert_refused(project: Path, args: list[str], *words: str, root: Path | None = None) -> str:
+    """Run ``cookiepatcher ARGS`` in ``project``; check exit 2, one stderr line holding ``words``
+    and an unchanged repository. Returns the message."""
+    before = snapshot(root or project)
+    proc = run_cli(*args, cwd=project)
+    after = snapshot(root or project)
+    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("cookiepatcher: error: ")
+    for word in words:
+        assert word in lines[0], (word, lines[0])
+    assert after == before
+    return lines[0]
+
+
+@pytest.fixture()
+def two_versions(tmp_path, make_template):
+    return make_template(tmp_path, {
+        "v1": {"README.md": README, "app.txt": "a\n"},
+        "v2": {"README.md": README + "\nv2\n", "app.txt": "a\nb\n", "NEW.md": "new\n", "pkg/mod.py": "x = 1\n"},
+    })
+
+
+def test_tracked_file_with_uncommitted_changes(two_versions):
+    project = generate(two_versions, "v1")
+    write(project / "README.md", "# draft, not committed\n")
+    write(project / "scratch.txt", "untracked\n")
+
+    assert_refused(project, ["update", "--checkout", "v2", "--no-input"], "uncommitted changes", "README.md",
+                   "commit or stash")
+
+
+def test_staged_change_also_refused(two_versions):
+    project = generate(two_versions, "v1")
+    write(project / "app.txt", "staged\n")
+    git(project, "add", "app.txt")
+
+    assert_refused(project, ["update", "--checkout", "v2", "--no-input"], "app.txt")
+
+
+def test_unresolved_conflicts_from_a_previous_update(tmp_path, make_template):
+    tpl = make_template(tmp_path, {"v1": {"a.txt": "1\n"}, "v2": {"a.txt": "2\n"}, "v3": {"a.txt": "3\n"}})
+    project = generate(tpl, "v1")
+    write(project / "a.txt", "user\n")
+    commit_all(project, "user")
+    assert run_cli("update", "--checkout", "v2", "--no-input", cwd=project).returncode == 1
+
+    assert_refused(project, ["update", "--checkout", "v3", "--no-input"], "a.txt", "resolve")
+
+
+@pytest.mark.parametrize("where", ["NEW.md", "pkg/mod.py", "pkg"])
+def test_untracked_file_at_a_path_the_update_creates(two_versions, where):
+    project = generate(two_versions, "v1")
+    if where == "pkg":  # a file where the update needs a folder
+        write(project / "pkg", "a file, not a folder\n")
+    else:
+        write(project / where, "user's own, untracked\n")
+
+    assert_refused(project, ["update", "--checkout", "v2", "--no-input"], "untracked", where)
+
+
+def test_recorded_commit_gone_after_force_push(tmp_path, make_template):
+    tpl = make_template(tmp_path, {"v1": {"README.md": README}, "v2": {"README.md": README + "v2\n"}})
+    project = generate(tpl, "v1")
+    old = tpl.sha("v1")
+    # rewrite the template's history: a new root commit, tags moved, old objects pruned
+    git(tpl.path, "checkout", "-q", "--orphan", "rewritten")
+    commit_all(tpl.path, "rewritten history", date="2025-01-01T00:00:00Z")
+    git(tpl.path, "branch", "-M", "rewritten", "main")
+    for tag in ("v1", "v2"):
+        git(tpl.path, "tag", "-f", tag)
+    git(tpl.path, "reflog", "expire", "--expire=now", "--all")
+    git(tpl.path, "gc", "-q", "--prune=now")
+    assert git(tpl.path, "cat-file", "-t", old, check=False) == ""
+
+    msg = assert_refused(project, ["update", "--no-input"], old[:12], "link", "--commit")
+    assert "no longer" in msg
+
+
+@pytest.mark.parametrize("text, key", [
+    ("{not json", "not valid JSON"),
+    ("[1, 2]", "JSON object"),
+    (json.dumps({"template": "x", "context": {}}), "'commit'"),
+    (json.dumps({"commit": "0" * 40, "context": {}}), "'template'"),
+    (json.dumps({"template": "x", "commit": "abc123", "context": {}}), "'commit'"),
+    (json.dumps({"template": "x", "commit": "0" * 40, "context": []}), "'context'"),
+    (json.dumps({"template": "x", "commit": "0" * 40, "context": {}, "skip": "docs"}), "'skip'"),
+])
+def test_malformed_record_names_the_key(two_versions, text, key):
+    project = generate(two_versions, "v1")
+    write(project / "cookiepatcher.json", text)
+    commit_all(project, "broken record")
+
+    msg = assert_refused(project, ["update", "--no-input"], key, "cookiepatcher.json")
+    assert "link" in msg or "remove" in msg or "must" in msg
+
+
+def test_no_record_points_to_link(tmp_path):
+    project = tmp_path / "plain"
+    write(project / "README.md", "plain\n")
+    git(project, "init", "-q")
+    commit_all(project)
+
+    assert_refused(project, ["update"], "cookiepatcher.json", "cookiepatcher link")
+
+
+@pytest.mark.parametrize("location", ["file:///nonexistent.invalid/template.git", "/nonexistent.invalid/template"])
+def test_unreachable_template(two_versions, location):
+    project = generate(two_versions, "v1")
+    rec = json.loads((project / "cookiepatcher.json").read_text())
+    rec["template"] = location
+    write(project / "cookiepatcher.json", json.dumps(rec, indent=2, sort_keys=True) + "\n")
+    commit_all(project, "moved template")
+
+    assert_refused(project, ["update", "--no-input"], location)
+
+
+def test_template_subfolder_gone_at_target(tmp_path, make_template):
+    tpl = make_template(tmp_path, {"v1": {"README.md": README}}, directory="tpl")
+    project = generate(tpl, "v1")
+    (tpl.path / "templates").mkdir()
+    git(tpl.path, "mv", "tpl", "templates/python")
+    tpl.directory = "templates/python"
+    tpl.add_version("v2", {"README.md": README + "moved\n"})
+
+    assert_refused(project, ["update", "--checkout", "v2", "--no-input"], "tpl", "--directory")
+
+
+PATH_CTX = {"project_name": "Demo Project",
+            "project_slug": "{{ cookiecutter.project_name.lower().replace(' ', '_') }}",
+            "module": "app"}
+
+
+@pytest.mark.parametrize("value", ["../../escaped", "/tmp/absolute-escape", "..", "a/../../b"])
+def test_path_answer_escaping_the_project_is_refused_on_update(tmp_path, make_template, value):
+    tpl = make_template(tmp_path, {"v1": {"src/{{cookiecutter.module}}/__init__.py": ""},
+                                   "v2": {"src/{{cookiecutter.module}}/core.py": "x = 1\n"}},
+                        cookiecutter_json=PATH_CTX)
+    project = generate(tpl, "v1")
+
+    assert_refused(project, ["update", "--checkout", "v2", "--no-input", "--set", f"module={value}"], "module")
+    assert not list(tmp_path.rglob("escaped")) and not Path("/tmp/absolute-escape").exists()
+
+
+@pytest.mark.parametrize("value", ["../escaped", "/tmp/absolute-escape-create"])
+def test_path_answer_escaping_the_output_is_refused_on_create(tmp_path, make_template, value):
+    tpl = make_template(tmp_path, {"v1": {"src/{{cookiecutter.module}}/__init__.py": ""}}, cookiecutter_json=PATH_CTX)
+    out = tmp_path / "out"
+
+    proc = run_cli("create", tpl.location, "--no-input", "--output-dir", out, f"module={value}", cwd=tmp_path)
+
+    assert proc.returncode == 2, proc.stderr
+    assert "module" in proc.stderr and len(proc.stderr.splitlines()) == 1
+    assert not list(tmp_path.rglob("escaped")) and not Path(value).exists()
+    assert not (out / "demo_project").exists()
+
+
+def test_recorded_path_answer_escaping_is_refused(tmp_path, make_template):
+    tpl = make_template(tmp_path, {"v1": {"src/{{cookiecutter.module}}/__init__.py": ""},
+                                   "v2": {"src/{{cookiecutter.module}}/core.py": "x = 1\n"}},
+                        cookiecutter_json=PATH_CTX)
+    project = generate(tpl, "v1")
+    rec = json.loads((project / "cookiepatcher.json").read_text())
+    rec["context"]["module"] = "../../escaped"
+    write(project / "cookiepatcher.json", json.dumps(rec, indent=2, sort_keys=True) + "\n")
+    commit_all(project, "tampered record")
+
+    assert_refused(project, ["update", "--checkout", "v2", "--no-input"], "module")
+    assert not list(tmp_path.rglob("escaped"))
+
+
+@pytest.mark.parametrize("target", ["absolute", "relative", "dangling"])
+def test_template_symlink_pointing_outside_the_project(tmp_path, make_template, target):
+    outside = tmp_path / "outside-secret.txt"
+    outside.write_text("host secret\n")
+    # relative: from <extracted template>/{{cookiecutter.project_slug}}/ up to tmp_path and beyond
+    link = {"absolute": str(outside), "relative": "../" * 12 + str(outside).lstrip("/"),
+            "dangling": "../../../does-not-exist.txt"}[target]
+    tpl = make_template(tmp_path, {"v1": {"README.md": README},
+                                   "v2": {"README.md": README + "v2\n", "secret.txt": f"symlink:{link}"}})
+    project = generate(tpl, "v1")
+
+    assert_refused(project, ["update", "--checkout", "v2", "--no-input"], "secret.txt", "outside")
+    assert not (project / "secret.txt").exists()
+
+
+def test_hook_made_symlink_pointing_outside_the_project(tmp_path, make_template):
+    hook = ("import os\nif os.environ.get('COOKIEPATCHER_RENDER') == 'upgrade':\n"
+            "    os.symlink('/etc/passwd', 'passwd')\n")
+    tpl = make_template(tmp_path, {"v1": {"README.md": README},
+                                   "v2": {"README.md": README + "v2\n", "/hooks/post_gen_project.py": hook}})
+    project = generate(tpl, "v1")
+
+    assert_refused(project, ["update", "--checkout", "v2", "--no-input"], "passwd", "outside")
+
+
+def test_merge_in_progress(two_versions):
+    project = generate(two_versions, "v1")
+    head = git(project, "rev-parse", "HEAD").strip()
+    (Path(git(project, "rev-parse", "--absolute-git-dir").strip()) / "MERGE_HEAD").write_text(head + "\n")
+
+    assert_refused(project, ["update", "--checkout", "v2", "--no-input"], "merge")
+
+
+def test_record_not_committed(two_versions, tmp_path):
+    project = generate(two_versions, "v1", init_git=False)
+    git(project, "init", "-q")
+    git(project, "add", "README.md", "app.txt")
+    git(project, "commit", "-q", "-m", "without record")
+
+    assert_refused(project, ["update", "--checkout", "v2", "--no-input"], "cookiepatcher.json", "commit")
+
+
+def test_not_a_git_repository(two_versions):
+    project = generate(two_versions, "v1", init_git=False)
+    before = {p: p.read_bytes() for p in project.rglob("*") if p.is_file()}
+
+    proc = run_cli("update", "--checkout", "v2", "--no-input", cwd=project)
+
+    assert proc.returncode == 2
+    assert "git" in proc.stderr and len(proc.stderr.splitlines()) == 1
+    assert {p: p.read_bytes() for p in project.rglob("*") if p.is_file()} == before
+
+
+def test_ignored_user_file_at_a_path_the_update_creates(tmp_path, make_template):
+    tpl = make_template(tmp_path, {"v1": {".gitignore": ".env\n"}, "v2": {".env": "TEMPLATE=1\n"}})
+    project = generate(tpl, "v1")
+    write(project / ".env", "SECRET=mine\n")
+
+    assert_refused(project, ["update", "--checkout", "v2", "--no-input"], ".env")
+
+
+def _failing_hook_project(tmp_path, make_template):
+    hook = "import sys\nsys.exit(3)\n"
+    tpl = make_template(tmp_path, {"v1": {"README.md": README}, "v2": {"/hooks/post_gen_project.py": hook}})
+    return generate(tpl, "v1")
+
+
+def test_failing_hook_at_target_changes_nothing(tmp_path, make_template):
+    project = _failing_hook_project(tmp_path, make_template)
+    before = snapshot(project)
+
+    proc = run_cli("update", "--checkout", "v2", "--no-input", cwd=project)
+
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines()[-1].startswith("cookiepatcher: error: template hook failed")
+    assert snapshot(project) == before
+
+
+def test_failing_hook_at_target_is_one_line(tmp_path, make_template):
+    project = _failing_hook_project(tmp_path, make_template)
+
+    assert_refused(project, ["update", "--checkout", "v2", "--no-input"], "hook")
+
+
+def test_invalid_cookiecutter_json_at_target(tmp_path, make_template):
+    tpl = make_template(tmp_path, {"v1": {"README.md": README}, "v2": {"/cookiecutter.json": "{broken"}})
+    project = generate(tpl, "v1")
+
+    assert_refused(project, ["update", "--checkout", "v2", "--no-input"], "cookiecutter.json")
+
+
+def test_unknown_target_ref(two_versions):
+    project = generate(two_versions, "v1")
+
+    assert_refused(project, ["update", "--checkout", "v9", "--no-input"], "v9", "--checkout")
+
+
+def test_offline_with_cold_cache(two_versions, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    assert run_cli("create", two_versions.url, "--checkout", "v1", "--no-input", "--output-dir", out).returncode == 0
+    project = out / "demo_project"
+    git(project, "init", "-q")
+    commit_all(project, "generated")
+    monkeypatch.setenv("COOKIEPATCHER_CACHE_DIR", str(tmp_path / "cold"))
+
+    assert_refused(project, ["update", "--checkout", "v2", "--offline"], "cache", "--offline")

@@ -1,0 +1,155 @@
+"""Rendering a template commit: cookiecutter's behaviour, determinism, and path safety."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from conftest import write
+
+from cookiepatcher.answers import coerce, parse_assignments, resolve_answers
+from cookiepatcher.errors import RefusedError, TemplateError
+from cookiepatcher.render import RENDER_ENV, check_path_answers, check_symlinks, load_context, path_answer_keys, render
+
+RANDOM_FILE = "{{ random_ascii_string(16) }}\n{{ uuid4() }}\n{% now 'utc', '%Y-%m-%d %H:%M:%S.%f' %}\n"
+
+
+def _template(root: Path, files: dict[str, str], context: str = '{"project_slug": "demo", "name": "x"}') -> Path:
+    write(root / "cookiecutter.json", context)
+    for rel, text in files.items():
+        write(root / rel, text)
+    return root
+
+
+def _render(template: Path, out: Path, answers=None, mode="upgrade"):
+    out.mkdir(parents=True, exist_ok=True)
+    return render(template, out, answers or {}, template=str(template), checkout=None, mode=mode)
+
+
+def test_upgrade_renders_are_deterministic_create_renders_are_not(tmp_path):
+    tpl = _template(tmp_path / "t", {"{{cookiecutter.project_slug}}/r.txt": RANDOM_FILE})
+
+    a = _render(tpl, tmp_path / "a").project.joinpath("r.txt").read_text()
+    b = _render(tpl, tmp_path / "b").project.joinpath("r.txt").read_text()
+    c = _render(tpl, tmp_path / "c", mode="create").project.joinpath("r.txt").read_text()
+    d = _render(tpl, tmp_path / "d", mode="create").project.joinpath("r.txt").read_text()
+
+    assert a == b
+    assert a.splitlines()[2].startswith("2000-01-01")  # frozen clock
+    assert c != d and c.splitlines()[0] != a.splitlines()[0]
+    assert "{{" not in c
+
+
+def test_render_context_and_answers(tmp_path):
+    tpl = _template(tmp_path / "t", {"{{cookiecutter.project_slug}}/a.txt": "{{ cookiecutter.name }} {{ cookiecutter.kind }}\n"},
+                    '{"project_slug": "demo", "name": "x", "kind": ["lib", "app"]}')
+
+    rendered = _render(tpl, tmp_path / "o", {"name": "given", "kind": "app"})
+
+    assert rendered.project.name == "demo"
+    assert (rendered.project / "a.txt").read_text() == "given app\n"
+    assert rendered.context["_template"] == str(tpl) and rendered.context["_checkout"] is None
+
+
+def test_invalid_choice_answer_points_to_set(tmp_path):
+    tpl = _template(tmp_path / "t", {}, '{"project_slug": "demo", "kind": ["lib", "app"]}')
+    with pytest.raises(TemplateError, match="--set"):
+        load_context(tpl, {"kind": "daemon"})
+
+
+def test_missing_and_broken_cookiecutter_json(tmp_path):
+    with pytest.raises(TemplateError, match="--directory"):
+        load_context(tmp_path)
+    write(tmp_path / "cookiecutter.json", "{nope")
+    with pytest.raises(TemplateError, match="not valid JSON"):
+        load_context(tmp_path)
+
+
+def test_hooks_see_render_mode_and_environment_is_restored(tmp_path):
+    hook = "import os\nopen('mode.txt', 'w').write(os.environ['COOKIEPATCHER_RENDER'])\n"
+    tpl = _template(tmp_path / "t", {"{{cookiecutter.project_slug}}/a.txt": "a\n", "hooks/post_gen_project.py": hook})
+    os.environ.pop(RENDER_ENV, None)
+
+    up = _render(tpl, tmp_path / "u")
+    cr = _render(tpl, tmp_path / "c", mode="create")
+
+    assert (up.project / "mode.txt").read_text() == "upgrade"
+    assert (cr.project / "mode.txt").read_text() == "create"
+    assert RENDER_ENV not in os.environ
+
+
+def test_upgrade_render_drops_vcs_made_by_hooks(tmp_path):
+    hook = "import subprocess\nsubprocess.run(['git', 'init', '-q'], check=True)\nopen('sub/.git', 'w').write('gitdir: x')\n"
+    tpl = _template(tmp_path / "t", {"{{cookiecutter.project_slug}}/sub/a.txt": "a\n", "hooks/post_gen_project.py": hook})
+
+    up = _render(tpl, tmp_path / "u")
+    cr = _render(tpl, tmp_path / "c", mode="create")
+
+    assert not (up.project / ".git").exists() and not (up.project / "sub/.git").exists()
+    assert (up.project / "sub/a.txt").exists()
+    assert (cr.project / ".git").is_dir()
+
+
+def test_path_answer_keys_found_in_file_and_folder_names(tmp_path):
+    tpl = _template(tmp_path / "t", {"{{cookiecutter.project_slug}}/src/{{ cookiecutter.module }}/x_{{cookiecutter.suffix}}.py": ""})
+    assert path_answer_keys(tpl) >= {"project_slug", "module", "suffix"}
+
+
+@pytest.mark.parametrize("value", ["../up", "/abs", "a/b", "..", ".", "a\\b", "C:evil", "\\\\server\\share"])
+def test_path_answers_that_escape_are_refused(tmp_path, value):
+    tpl = _template(tmp_path / "t", {"{{cookiecutter.project_slug}}/{{cookiecutter.module}}.py": ""})
+    with pytest.raises(RefusedError, match="module.*--set module="):
+        check_path_answers(tpl, {"project_slug": "demo", "module": value})
+
+
+def test_plain_path_answers_and_non_path_answers_pass(tmp_path):
+    tpl = _template(tmp_path / "t", {"{{cookiecutter.project_slug}}/{{cookiecutter.module}}.py": ""})
+    check_path_answers(tpl, {"project_slug": "demo", "module": "my.module-1", "description": "../not/a/path"})
+
+
+def test_rendered_symlinks_must_stay_inside(tmp_path):
+    project = tmp_path / "p"
+    write(project / "docs/a.md", "a\n")
+    os.symlink("docs/a.md", project / "ok")
+    os.symlink("../docs", project / "docs/self")
+    check_symlinks(project)
+
+    os.symlink("../../etc/passwd", project / "docs/bad")
+    with pytest.raises(RefusedError, match="docs/bad -> ../../etc/passwd"):
+        check_symlinks(project)
+    os.unlink(project / "docs/bad")
+    os.symlink(str(project / "docs/a.md"), project / "abs")
+    with pytest.raises(RefusedError, match="outside the project"):
+        check_symlinks(project)  # absolute, even when it points inside today
+
+
+def test_resolve_answers_keeps_recorded_values_verbatim_and_reports_new_ones():
+    from collections import OrderedDict
+
+    ctx = {"cookiecutter": OrderedDict([
+        ("name", "Demo"), ("slug", "{{ cookiecutter.name.lower() }}"), ("kind", ["lib", "app"]),
+        ("docker", True), ("opts", {"a": "{{ cookiecutter.slug }}"}), ("_private", "{{ raw }}"),
+        ("__derived", "{{ cookiecutter.slug }}-x"),
+    ])}
+    decided = {}
+
+    values = resolve_answers(ctx, {"name": "Other", "slug": "custom"}, decided=decided)
+
+    assert values["slug"] == "custom"  # recorded, not re-derived from name
+    assert values["kind"] == "lib" and values["docker"] is True
+    assert values["opts"] == {"a": "custom"}
+    assert values["_private"] == "{{ raw }}" and values["__derived"] == "custom-x"
+    assert decided == {"kind": "lib", "docker": True, "opts": {"a": "custom"}}
+
+
+def test_parse_assignments_and_coerce():
+    assert parse_assignments(["a=1", "b = x=y", "c="]) == {"a": "1", "b": " x=y", "c": ""}
+    with pytest.raises(ValueError):
+        parse_assignments(["novalue"])
+    with pytest.raises(ValueError):
+        parse_assignments(["=v"])
+    assert coerce("yes", False) is True and coerce("off", True) is False
+    with pytest.raises(ValueError):
+        coerce("maybe", True)
+    assert coerce("8", 1) == 8 and coerce("1.5", 0.5) == 1.5
+    assert coerce('{"k": 1}', {}) == {"k": 1} and coerce("x", "y") == "x"

@@ -1,0 +1,152 @@
+"""Template sources: local repositories, the bare-mirror cache for URLs, extraction."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from conftest import git, write
+
+from cookiepatcher.errors import TemplateError
+from cookiepatcher.source import expand_abbreviation, is_remote, open_template
+
+
+@pytest.fixture()
+def tpl(tmp_path, make_template):
+    return make_template(tmp_path, {
+        "v1": {"a.txt": "one\n", "run.sh": ("#!/bin/sh\n", 0o755), "crlf.bat": b"a\r\nb\r\n",
+               "link": "symlink:a.txt"},
+        "v2": {"a.txt": "two\n"},
+    })
+
+
+def test_expand_abbreviations_like_cookiecutter():
+    assert expand_abbreviation("gh:org/repo") == "https://github.com/org/repo.git"
+    assert expand_abbreviation("gl:group/repo") == "https://gitlab.com/group/repo.git"
+    assert expand_abbreviation("bb:team/repo") == "https://bitbucket.org/team/repo"
+    assert expand_abbreviation("corp:svc", {"corp": "https://git.example.com/{0}.git"}) == "https://git.example.com/svc.git"
+    assert expand_abbreviation("/srv/templates/x") == "/srv/templates/x"
+    assert expand_abbreviation("unknown:thing") == "unknown:thing"
+
+
+@pytest.mark.parametrize("location, remote", [
+    ("https://example.com/o/r.git", True), ("git+https://example.com/o/r", True), ("ssh://git@example.com/r", True),
+    ("git@example.com:o/r.git", True), ("file:///srv/repo", True), ("git://example.com/r", True),
+    ("/srv/templates/x", False), ("./template", False), ("C:/templates", False),
+])
+def test_is_remote(location, remote):
+    assert is_remote(location) is remote
+
+
+def test_local_template_resolves_refs(tpl):
+    source = open_template(tpl.location)
+
+    assert source.repo == tpl.path.resolve() and source.url is None
+    assert source.resolve(None) == tpl.sha("v2")
+    assert source.resolve("v1") == tpl.sha("v1")
+    assert source.resolve("main") == tpl.sha("v2")
+    assert source.resolve(tpl.sha("v1")[:10]) == tpl.sha("v1")
+    assert source.has_commit(tpl.sha("v1")) and not source.has_commit("f" * 40)
+    assert source.is_ancestor(tpl.sha("v1"), tpl.sha("v2")) and not source.is_ancestor(tpl.sha("v2"), tpl.sha("v1"))
+    assert source.log(tpl.sha("v1"), tpl.sha("v2")) == [(tpl.sha("v2"), "template v2")]
+    with pytest.raises(TemplateError, match="nope.*--checkout"):
+        source.resolve("nope")
+
+
+def test_template_path_inside_a_repository_uses_the_repository(tpl):
+    source = open_template(str(tpl.path / "{{cookiecutter.project_slug}}"))
+    assert source.repo == tpl.path.resolve()
+
+
+def test_bare_repository_as_template(tpl, tmp_path):
+    bare = tmp_path / "bare.git"
+    git(tmp_path, "clone", "-q", "--bare", str(tpl.path), str(bare))
+
+    source = open_template(str(bare))
+
+    assert source.resolve("v1") == tpl.sha("v1")
+
+
+def test_non_git_folder_and_missing_path_are_errors(tmp_path):
+    write(tmp_path / "plain/cookiecutter.json", "{}")
+    with pytest.raises(TemplateError, match="git init"):
+        open_template(str(tmp_path / "plain"))
+    with pytest.raises(TemplateError, match="not found"):
+        open_template(str(tmp_path / "missing"))
+
+
+def test_extract_keeps_bytes_modes_and_symlinks(tpl, tmp_path):
+    source = open_template(tpl.location)
+
+    dest = source.extract(tpl.sha("v1"), tmp_path / "x")
+
+    proj = dest / "{{cookiecutter.project_slug}}"
+    assert (proj / "a.txt").read_bytes() == b"one\n"
+    assert (proj / "crlf.bat").read_bytes() == b"a\r\nb\r\n"
+    assert os.stat(proj / "run.sh").st_mode & 0o111 and not os.stat(proj / "a.txt").st_mode & 0o111
+    assert os.readlink(proj / "link") == "a.txt"
+    assert not (dest / ".git").exists()
+    assert source.has_path(tpl.sha("v1"), None) and not source.has_path(tpl.sha("v1"), "sub")
+
+
+def test_remote_template_is_mirrored_in_the_cache(tpl, tmp_path):
+    cache = Path(os.environ["COOKIEPATCHER_CACHE_DIR"])
+
+    source = open_template(tpl.url)
+
+    assert source.url == tpl.url and source.repo.parent == cache / "mirrors"
+    assert git(source.repo, "rev-parse", "--is-bare-repository").strip() == "true"
+    assert source.resolve("v1") == tpl.sha("v1")
+    assert [p.name for p in (cache / "mirrors").iterdir() if ".tmp-" in p.name] == []
+
+
+def test_remote_branch_is_refetched_tags_come_from_the_cache(tpl):
+    open_template(tpl.url)
+    tpl.add_version("v3", {"a.txt": "three\n"})
+
+    offline = open_template(tpl.url, offline=True)
+    assert offline.resolve(None) == tpl.sha("v2")  # stale cache, no fetch
+    assert not offline.has_commit(tpl.sha("v3"))
+
+    online = open_template(tpl.url)
+    assert online.resolve(None) == tpl.sha("v3")
+    assert online.resolve("v3") == tpl.sha("v3")
+    assert open_template(tpl.url, offline=True).resolve("v3") == tpl.sha("v3")
+
+
+def test_missing_commit_is_fetched(tpl):
+    open_template(tpl.url)
+    tpl.add_version("v3", {"a.txt": "three\n"})
+
+    assert open_template(tpl.url).has_commit(tpl.sha("v3"))
+
+
+def test_uncached_offline_and_unreachable_remote(tmp_path):
+    url = (tmp_path / "nowhere.git").as_uri()
+    with pytest.raises(TemplateError, match="not in the cache.*--offline"):
+        open_template(url, offline=True)
+    with pytest.raises(TemplateError, match="cannot reach template"):
+        open_template(url)
+    mirrors = Path(os.environ["COOKIEPATCHER_CACHE_DIR"]) / "mirrors"
+    assert [p.name for p in mirrors.iterdir() if not p.name.endswith(".lock")] == []
+
+
+def test_mirror_names_do_not_depend_on_credentials(tpl, tmp_path):
+    from cookiepatcher.source import _mirror_path
+
+    assert _mirror_path("https://u:tok@example.com/o/r.git") == _mirror_path("https://example.com/o/r.git")
+    assert "tok" not in str(_mirror_path("https://u:tok@example.com/o/r.git"))
+    assert _mirror_path("https://example.com/o/r.git") != _mirror_path("https://example.com/other/r.git")
+
+
+@pytest.mark.parametrize("url, link", [
+    ("https://github.com/o/r.git", "https://github.com/o/r/commit/abc"),
+    ("git@github.com:o/r.git", "https://github.com/o/r/commit/abc"),
+    ("https://gitlab.com/g/sub/r.git", "https://gitlab.com/g/sub/r/-/commit/abc"),
+    ("https://bitbucket.org/t/r", "https://bitbucket.org/t/r/commits/abc"),
+])
+def test_browse_url(url, link, tmp_path):
+    from cookiepatcher.source import TemplateSource
+
+    assert TemplateSource(location=url, repo=tmp_path, url=url).browse_url("abc") == link
+    assert TemplateSource(location="/x", repo=tmp_path).browse_url("abc") is None

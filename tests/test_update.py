@@ -1,0 +1,539 @@
+"""Update behaviours beyond the merge itself: answers, hooks, layout, skip lists, determinism.
+
+Each test builds its template inline, generates a project at ``v1`` and updates it
+through the Python API (:func:`cookiepatcher.update_project`) or the CLI.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+from conftest import commit_all, generate, git, record_of, run_cli, status, unmerged, write
+
+from cookiepatcher import update_project
+
+README = "# {{ cookiecutter.project_name }}\n\nA project generated from the demo template.\n"
+
+
+def outcomes(result) -> dict[str, str]:
+    return {f.path: f.status for f in result.files}
+
+
+def test_update_writes_merge_and_new_record_but_commits_nothing(tmp_path, make_template):
+    tpl = make_template(tmp_path, {"v1": {"README.md": README},
+                                   "v2": {"README.md": README + "\nv2 line\n"}})
+    project = generate(tpl, "v1")
+    head = git(project, "rev-parse", "HEAD")
+
+    result = update_project(project, checkout="v2")
+
+    assert git(project, "rev-parse", "HEAD") == head
+    assert (result.from_commit, result.to_commit) == (tpl.sha("v1"), tpl.sha("v2"))
+    rec = record_of(project)
+    assert rec["commit"] == tpl.sha("v2")
+    assert rec["checkout"] == "v2"
+    assert rec["context"]["project_name"] == "Demo Project"
+    # merge result and record are staged, the working tree matches the index
+    assert sorted(status(project).splitlines()) == ["M  README.md", "M  cookiepatcher.json"]
+    assert outcomes(result) == {"README.md": "updated"}
+
+
+def test_second_update_after_commit_is_up_to_date(tmp_path, make_template):
+    tpl = make_template(tmp_path, {"v1": {"README.md": README}, "v2": {"README.md": README + "\nv2\n"}})
+    project = generate(tpl, "v1")
+    update_project(project, checkout="v2")
+    commit_all(project, "template v2")
+
+    again = update_project(project)  # follows the recorded ref (v2)
+
+    assert again.up_to_date and again.files == [] and again.exit_code == 0
+    assert status(project) == ""
+
+
+def test_consecutive_updates_follow_the_default_branch(tmp_path, make_template):
+    tpl = make_template(tmp_path, {"v1": {"a.txt": "1\n"}, "v2": {"a.txt": "1\n2\n"}})
+    project = generate(tpl, None)  # follows the default branch (main = v2 now)
+    assert record_of(project)["commit"] == tpl.sha("v2") and record_of(project)["checkout"] is None
+    tpl.add_version("v3", {"a.txt": "1\n2\n3\n", "b.txt": "new\n"})
+
+    result = update_project(project)
+
+    assert result.to_commit == tpl.sha("v3")
+    assert (project / "a.txt").read_text() == "1\n2\n3\n"
+    assert (project / "b.txt").read_text() == "new\n"
+    assert record_of(project)["checkout"] is None
+    commit_all(project, "v3")
+    tpl.add_version("v4", {"b.txt": None})
+    update_project(project)
+    assert not (project / "b.txt").exists()
+    assert record_of(project)["commit"] == tpl.sha("v4")
+
+
+LICENSE_CTX = {"project_name": "Demo Project",
+               "project_slug": "{{ cookiecutter.project_name.lower().replace(' ', '_') }}",
+               "license": ["MIT", "Apache-2.0"]}
+
+
+def _new_question_template(tmp_path, make_template):
+    return make_template(tmp_path, {
+        "v1": {"README.md": README},
+        "v2": {"/cookiecutter.json": LICENSE_CTX, "README.md": README + "\nLicense: {{ cookiecutter.license }}\n",
+               "LICENSE": "Licensed under the {{ cookiecutter.license }} license.\n"},
+    })
+
+
+def test_new_question_takes_its_default_and_is_recorded_and_reported(tmp_path, make_template):
+    tpl = _new_question_template(tmp_path, make_template)
+    project = generate(tpl, "v1", {"project_name": "Widget Factory"})
+    write(project / "src/widget.py", "def build():\n    return 'widget'\n")
+    commit_all(project, "widget")
+
+    proc = run_cli("update", "--checkout", "v2", "--no-input", "--json", cwd=project)
+
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["defaulted"] == {"license": "MIT"}
+    assert (project / "README.md").read_text() == (
+        "# Widget Factory\n\nA project generated from the demo template.\n\nLicense: MIT\n")
+    assert (project / "LICENSE").read_text() == "Licensed under the MIT license.\n"
+    assert record_of(project)["context"] == {"project_name": "Widget Factory", "project_slug": "widget_factory",
+                                             "license": "MIT"}
+    assert (project / "src/widget.py").read_text() == "def build():\n    return 'widget'\n"
+
+
+def test_new_question_default_is_announced_in_text_output(tmp_path, make_template):
+    tpl = _new_question_template(tmp_path, make_template)
+    project = generate(tpl, "v1")
+
+    proc = run_cli("update", "--checkout", "v2", "--no-input", cwd=project)
+
+    assert proc.returncode == 0, proc.stderr
+    assert "license" in proc.stdout and "MIT" in proc.stdout
+
+
+def test_set_changes_answers_in_the_same_update(tmp_path, make_template):
+    tpl = _new_question_template(tmp_path, make_template)
+    project = generate(tpl, "v1", {"project_name": "Widget Factory"})
+
+    proc = run_cli("update", "--checkout", "v2", "--no-input", "--json", "--set", "license=Apache-2.0",
+                   "--set", "project_name=Gadget Works", cwd=project)
+
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["defaulted"] == {}
+    assert (project / "LICENSE").read_text() == "Licensed under the Apache-2.0 license.\n"
+    assert (project / "README.md").read_text().startswith("# Gadget Works\n")
+    ctx = record_of(project)["context"]
+    assert ctx["license"] == "Apache-2.0" and ctx["project_name"] == "Gadget Works"
+
+
+def test_new_question_asked_through_callback(tmp_path, make_template):
+    tpl = _new_question_template(tmp_path, make_template)
+    project = generate(tpl, "v1")
+    asked = []
+
+    def ask(name, default, choices):
+        asked.append((name, default, choices))
+        return "Apache-2.0"
+
+    result = update_project(project, checkout="v2", no_input=False, ask=ask)
+
+    assert asked == [("license", "MIT", ["MIT", "Apache-2.0"])]
+    assert result.asked == {"license": "Apache-2.0"} and result.defaulted == {}
+    assert record_of(project)["context"]["license"] == "Apache-2.0"
+
+
+def test_set_of_unknown_question_is_refused(tmp_path, make_template):
+    tpl = _new_question_template(tmp_path, make_template)
+    project = generate(tpl, "v1")
+
+    proc = run_cli("update", "--checkout", "v2", "--no-input", "--set", "nope=1", cwd=project)
+
+    assert proc.returncode == 2
+    assert "nope" in proc.stderr
+    assert status(project) == ""
+
+
+HOOK_V1 = 'import os\n\nif "{{ cookiecutter.use_docker }}" == "no":\n    os.remove("Dockerfile")\n'
+HOOK_V2 = HOOK_V1 + '    os.remove("docker-compose.yml")\n'
+
+
+def test_hooks_removing_files_run_on_both_renders(tmp_path, make_template):
+    ctx = {**LICENSE_CTX, "use_docker": ["no", "yes"]}
+    del ctx["license"]
+    tpl = make_template(tmp_path, {
+        "v1": {"README.md": README, "Dockerfile": "FROM python:3.11-slim\n",
+               "docker-compose.yml": "services:\n  app:\n    build: .\n",
+               "/hooks/post_gen_project.py": HOOK_V1},
+        "v2": {"Dockerfile": "FROM python:3.12-slim\nRUN pip install .\n", "/hooks/post_gen_project.py": HOOK_V2},
+    }, cookiecutter_json=ctx)
+    project = generate(tpl, "v1")
+    assert not (project / "Dockerfile").exists()
+    user_dockerfile = b'FROM alpine:3.19\nCMD ["echo", "user image"]\n'
+    write(project / "Dockerfile", user_dockerfile)
+    commit_all(project, "own image")
+
+    result = update_project(project, checkout="v2")
+
+    assert (project / "Dockerfile").read_bytes() == user_dockerfile
+    assert not (project / "docker-compose.yml").exists()
+    assert outcomes(result) == {"docker-compose.yml": "deleted"}
+    assert unmerged(project) == {}
+
+
+def test_hooks_see_the_render_mode(tmp_path, make_template):
+    hook = 'import os\nopen("mode.txt", "w").write(os.environ.get("COOKIEPATCHER_RENDER", "unset") + "\\n")\n'
+    tpl = make_template(tmp_path, {"v1": {"README.md": README, "/hooks/post_gen_project.py": hook},
+                                   "v2": {"README.md": README + "\nv2\n"}})
+    project = generate(tpl, "v1")
+    assert (project / "mode.txt").read_text() == "create\n"
+    write(project / "mode.txt", "user\n")
+    commit_all(project, "user mode")
+
+    update_project(project, checkout="v2")
+
+    # both upgrade renders say "upgrade": the file is unchanged between them, the user's bytes stay
+    assert (project / "mode.txt").read_text() == "user\n"
+    assert unmerged(project) == {}
+
+
+GIT_INIT_HOOK = '''import subprocess
+
+def git(*args):
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", *args], check=True)
+
+git("init", "-q")
+git("add", "-A")
+git("commit", "-q", "-m", "initial commit from template")
+'''
+
+
+def test_hook_running_git_init_in_the_render_is_ignored(tmp_path, make_template):
+    tpl = make_template(tmp_path, {"v1": {"README.md": README, "/hooks/post_gen_project.py": GIT_INIT_HOOK},
+                                   "v2": {"README.md": README + "\nRun `make test` before pushing.\n"}})
+    project = generate(tpl, "v1", init_git=False)
+    # the hook made a repository at create time: the user keeps it as the project's own
+    commit_all(project, "generated")
+    write(project / "src/main.py", "print('hello')\n")
+    commit_all(project, "main")
+    head = git(project, "rev-parse", "HEAD").strip()
+    count = git(project, "rev-list", "--count", "HEAD").strip()
+
+    result = update_project(project, checkout="v2")
+
+    assert result.exit_code == 0
+    assert (project / "README.md").read_text().endswith("\nRun `make test` before pushing.\n")
+    assert git(project, "symbolic-ref", "HEAD").strip() == "refs/heads/main"
+    assert git(project, "rev-parse", "HEAD").strip() == head
+    assert git(project, "rev-list", "--count", "HEAD").strip() == count
+    git(project, "fsck", "--no-progress")
+    nested = [p for p in project.rglob(".git") if p != project / ".git"]
+    assert nested == []
+    assert sorted(status(project).splitlines()) == ["M  README.md", "M  cookiepatcher.json"]
+
+
+def test_untracked_files_elsewhere_do_not_block_and_stay(tmp_path, make_template):
+    tpl = make_template(tmp_path, {"v1": {"README.md": README, "docs/usage.md": "# Usage\n"},
+                                   "v2": {"docs/usage.md": "# Usage\n\nUse --help.\n", "docs/new.md": "new\n"}})
+    project = generate(tpl, "v1")
+    write(project / "scratch/notes.txt", "remember\n")
+    write(project / "build.log", b"partial\x00output\n")
+    write(project / "docs/draft.md", "draft\n")
+
+    result = update_project(project, checkout="v2")
+
+    assert result.exit_code == 0
+    assert (project / "docs/usage.md").read_text() == "# Usage\n\nUse --help.\n"
+    assert (project / "scratch/notes.txt").read_text() == "remember\n"
+    assert (project / "build.log").read_bytes() == b"partial\x00output\n"
+    assert (project / "docs/draft.md").read_text() == "draft\n"
+    assert "?? docs/draft.md" in status(project).splitlines()
+
+
+def test_untracked_file_identical_to_new_template_file_does_not_block(tmp_path, make_template):
+    tpl = make_template(tmp_path, {"v1": {"README.md": README}, "v2": {"NEW.md": "same\n"}})
+    project = generate(tpl, "v1")
+    write(project / "NEW.md", "same\n")
+
+    result = update_project(project, checkout="v2")
+
+    assert outcomes(result) == {"NEW.md": "added"}
+    assert "A  NEW.md" in status(project).splitlines()
+
+
+def test_project_in_monorepo_subfolder_updates_only_its_folder(tmp_path, make_template):
+    tpl = make_template(tmp_path, {
+        "v1": {"README.md": README, "app.txt": "base\n", "old.txt": "old\n"},
+        "v2": {"README.md": README + "\nv2 line\n", "app.txt": "template\n", "old.txt": None, "new.txt": "new\n"},
+    })
+    mono = tmp_path / "mono"
+    write(mono / "README.md", "# enclosing monorepo\n")
+    write(mono / "other/README.md", "# Demo Project\n\nA project generated from the demo template.\n")
+    write(mono / "other/old.txt", "old\n")
+    write(mono / "new.txt", "top-level file with a template file's name\n")
+    git(mono, "init", "-q", "-b", "main")
+    project = generate(tpl, "v1", output_dir=mono / "services", init_git=False)
+    commit_all(mono, "monorepo")
+    write(project / "app.txt", "user\n")
+    commit_all(mono, "user edit")
+    outside = {p: p.read_bytes() for p in (mono / "README.md", mono / "other/README.md", mono / "other/old.txt",
+                                           mono / "new.txt")}
+
+    result = update_project(project, checkout="v2")
+
+    for path, data in outside.items():
+        assert path.read_bytes() == data, path
+    assert (project / "README.md").read_text().endswith("\nv2 line\n")
+    assert not (project / "old.txt").exists()
+    assert (project / "new.txt").read_text() == "new\n"
+    assert set(unmerged(mono)) == {"services/demo_project/app.txt"}
+    assert "<<<<<<< " in (project / "app.txt").read_text()
+    assert outcomes(result) == {"README.md": "updated", "app.txt": "conflicted", "new.txt": "added",
+                                "old.txt": "deleted"}
+    changed = {line[3:] for line in status(mono).splitlines()}
+    assert all(p.startswith("services/demo_project/") for p in changed), changed
+    assert record_of(project)["commit"] == tpl.sha("v2")
+
+
+def test_skip_patterns_keep_paths_unchanged_and_are_reported(tmp_path, make_template):
+    tpl = make_template(tmp_path, {
+        "v1": {"README.md": README, "docs/index.md": "# Docs\n", "docs/old.md": "old\n"},
+        "v2": {"README.md": README + "\nv2\n", "docs/index.md": "# Docs v2\n", "docs/old.md": None,
+               "docs/new.md": "new\n"},
+    })
+    project = generate(tpl, "v1")
+    rec = record_of(project)
+    rec["skip"] = ["docs/"]
+    write(project / "cookiepatcher.json", json.dumps(rec, indent=2, sort_keys=True) + "\n")
+    commit_all(project, "skip docs")
+
+    result = update_project(project, checkout="v2")
+
+    assert (project / "docs/index.md").read_text() == "# Docs\n"
+    assert (project / "docs/old.md").read_text() == "old\n"
+    assert not (project / "docs/new.md").exists()
+    assert (project / "README.md").read_text().endswith("\nv2\n")
+    assert outcomes(result) == {"README.md": "updated", "docs/index.md": "skipped", "docs/new.md": "skipped",
+                                "docs/old.md": "skipped"}
+    assert record_of(project)["skip"] == ["docs/"]
+    assert [ln for ln in status(project).splitlines() if "docs" in ln] == []
+
+
+def test_random_and_now_do_not_cause_spurious_changes(tmp_path, make_template):
+    # values differ between create (really random) and the upgrade renders (seeded, same on
+    # both sides), so the project's lines count as its own edits: a template change a few
+    # lines away must merge cleanly and keep the project's values
+    head = "# settings\nimport os\n\nNAME = '{{ cookiecutter.project_name }}'\n\n"
+    secrets = "SECRET_KEY = '{{ random_ascii_string(12) }}'\nID = '{{ uuid4() }}'\nGENERATED = '{% now 'utc', '%Y-%m-%dT%H:%M:%S.%f' %}'\n"
+    tpl = make_template(tmp_path, {
+        "v1": {"README.md": README, "settings.py": head + secrets},
+        "v2": {"README.md": README + "\nv2\n", "settings.py": "# v2\n" + head + secrets},
+    })
+    project = generate(tpl, "v1")
+    created = (project / "settings.py").read_text()
+    assert "{{" not in created and "{%" not in created
+
+    result = update_project(project, checkout="v2")
+
+    assert (project / "settings.py").read_text() == "# v2\n" + created
+    assert unmerged(project) == {}
+    assert outcomes(result) == {"README.md": "updated", "settings.py": "updated"}
+
+
+def test_random_values_unchanged_file_is_not_touched(tmp_path, make_template):
+    tpl = make_template(tmp_path, {
+        "v1": {"README.md": README, "key.txt": "{{ random_ascii_string(16) }}\n{% now 'utc' %}\n"},
+        "v2": {"README.md": README + "\nv2\n"},
+    })
+    project = generate(tpl, "v1")
+    key = (project / "key.txt").read_bytes()
+
+    result = update_project(project, checkout="v2")
+
+    assert (project / "key.txt").read_bytes() == key
+    assert outcomes(result) == {"README.md": "updated"}
+
+
+def test_template_moved_to_new_directory(tmp_path, make_template):
+    tpl = make_template(tmp_path, {"v1": {"README.md": README}}, directory="tpl")
+    project = generate(tpl, "v1")
+    assert record_of(project)["directory"] == "tpl"
+    (tpl.path / "templates").mkdir()
+    git(tpl.path, "mv", "tpl", "templates/python")
+    tpl.directory = "templates/python"
+    tpl.add_version("v2", {"README.md": README + "\nmoved\n"})
+
+    result = update_project(project, checkout="v2", directory="templates/python")
+
+    assert result.exit_code == 0
+    assert (project / "README.md").read_text().endswith("\nmoved\n")
+    assert record_of(project)["directory"] == "templates/python"
+
+
+def test_dry_run_reports_and_changes_nothing(tmp_path, make_template):
+    from conftest import snapshot
+
+    tpl = make_template(tmp_path, {"v1": {"README.md": README, "gone.txt": "x\n"},
+                                   "v2": {"README.md": README + "\nv2 line\n", "gone.txt": None, "new.txt": "n\n"}})
+    project = generate(tpl, "v1")
+    before = snapshot(project)
+
+    result = update_project(project, checkout="v2", dry_run=True)
+
+    assert snapshot(project) == before
+    assert result.dry_run
+    assert outcomes(result) == {"README.md": "updated", "gone.txt": "deleted", "new.txt": "added"}
+    assert "+v2 line" in result.diff and "new.txt" in result.diff
+
+
+@pytest.mark.parametrize("style", ["merge", "zdiff3"])
+def test_conflict_style_from_git_config_is_respected(tmp_path, make_template, style):
+    tpl = make_template(tmp_path, {"v1": {"a.txt": "one\n"}, "v2": {"a.txt": "template\n"}})
+    project = generate(tpl, "v1")
+    git(project, "config", "merge.conflictStyle", style)
+    write(project / "a.txt", "user\n")
+    commit_all(project, "user")
+
+    update_project(project, checkout="v2")
+
+    text = (project / "a.txt").read_text()
+    assert ("|||||||" in text) == (style != "merge"), text
+    assert os.path.exists(project / "a.txt")
+
+
+def test_set_alone_rerenders_with_the_new_answer(tmp_path, make_template):
+    tpl = make_template(tmp_path, {"v1": {"README.md": README, "a.txt": "{{ cookiecutter.project_name }}\n"}})
+    project = generate(tpl, "v1")
+    with open(project / "README.md", "a") as fh:
+        fh.write("\nlocal\n")
+    commit_all(project, "local")
+
+    result = update_project(project, set_answers={"project_name": "New Name"})
+
+    assert not result.up_to_date
+    assert (project / "README.md").read_text() == "# New Name\n\nA project generated from the demo template.\n\nlocal\n"
+    assert (project / "a.txt").read_text() == "New Name\n"
+    assert record_of(project)["context"]["project_name"] == "New Name"
+    assert record_of(project)["commit"] == tpl.sha("v1")
+
+
+def test_set_coerces_to_the_recorded_type(tmp_path, make_template):
+    ctx = {"project_name": "Demo Project", "project_slug": "demo_project", "use_docker": False}
+    tpl = make_template(tmp_path, {"v1": {
+        "x.txt": "{% if cookiecutter.use_docker %}docker{% else %}none{% endif %}\n"}},
+        cookiecutter_json=ctx)
+    project = generate(tpl, "v1")
+    assert (project / "x.txt").read_text() == "none\n"
+    assert record_of(project)["context"]["use_docker"] is False
+
+    proc = run_cli("update", "--set", "use_docker=yes", cwd=project)
+
+    assert proc.returncode == 0, proc.stderr
+    assert (project / "x.txt").read_text() == "docker\n"
+    assert record_of(project)["context"]["use_docker"] is True
+
+
+def test_symlink_made_by_hook_inside_the_project_lands_as_symlink(tmp_path, make_template):
+    hook = "import os\nos.symlink('README.md', 'LINK.md')\n"
+    tpl = make_template(tmp_path, {"v1": {"README.md": README}, "v2": {"/hooks/post_gen_project.py": hook}})
+    project = generate(tpl, "v1")
+
+    result = update_project(project, checkout="v2")
+
+    assert os.readlink(project / "LINK.md") == "README.md"
+    assert git(project, "ls-files", "-s", "LINK.md").startswith("120000 ")
+    assert outcomes(result) == {"LINK.md": "added"}
+
+
+def test_changes_outside_the_project_folder_do_not_block_and_survive(tmp_path, make_template):
+    tpl = make_template(tmp_path, {"v1": {"a.txt": "a\n"}, "v2": {"a.txt": "b\n"}})
+    mono = tmp_path / "mono"
+    write(mono / "x.txt", "x\n")
+    git(mono, "init", "-q")
+    project = generate(tpl, "v1", output_dir=mono / "svc", init_git=False)
+    commit_all(mono, "mono")
+    write(mono / "x.txt", "dirty\n")
+    write(mono / "y.txt", "staged\n")
+    git(mono, "add", "y.txt")
+
+    update_project(project, checkout="v2")
+
+    assert (mono / "x.txt").read_text() == "dirty\n"
+    lines = status(mono).splitlines()
+    assert " M x.txt" in lines and "A  y.txt" in lines and "M  svc/demo_project/a.txt" in lines
+
+
+@pytest.mark.parametrize("expr", ["cookiecutter | jsonify", "cookiecutter._output_dir", "cookiecutter._repo_dir"])
+def test_render_locations_in_the_context_cause_no_spurious_conflict(tmp_path, make_template, expr):
+    # the hook makes the update render the whole template (no incremental shortcut)
+    tpl = make_template(tmp_path, {"v1": {"context.txt": "{{ %s }}\n" % expr, "README.md": README,
+                                          "/hooks/post_gen_project.py": "print('generated')\n"}})
+    project = generate(tpl, None)
+    context_file = (project / "context.txt").read_bytes()
+    tpl.add_version("v2", {"README.md": README + "\nv2\n"})
+
+    result = update_project(project)
+
+    assert outcomes(result) == {"README.md": "updated"}
+    assert (project / "context.txt").read_bytes() == context_file
+
+
+def test_changed_local_extension_is_used_for_the_target_render(tmp_path, make_template):
+    ext = ("from jinja2.ext import Extension\n\nclass Shout(Extension):\n    def __init__(self, environment):\n"
+           "        super().__init__(environment)\n        environment.filters['shout'] = lambda v: v.upper() + %r\n")
+    ctx = {"project_name": "Demo Project", "project_slug": "demo_project", "_extensions": ["local_ext.Shout"]}
+    tpl = make_template(tmp_path, {
+        "v1": {"/local_ext.py": ext % "", "README.md": "{{ cookiecutter.project_name | shout }}\n"},
+        "v2": {"/local_ext.py": ext % "!"},
+    }, cookiecutter_json=ctx)
+    project = generate(tpl, "v1")
+    assert (project / "README.md").read_text() == "DEMO PROJECT\n"
+
+    update_project(project, checkout="v2")
+
+    assert (project / "README.md").read_text() == "DEMO PROJECT!\n"
+
+
+
+@pytest.mark.parametrize("full", ["0", "1"], ids=["incremental", "full"])
+def test_followed_ref_change_reaches_files_using_checkout(tmp_path, make_template, monkeypatch, full):
+    monkeypatch.setenv("COOKIEPATCHER_FULL_RENDER", full)
+    tpl = make_template(tmp_path, {"v1": {"ref.txt": "template ref: {{ cookiecutter._checkout }}\n", "README.md": README},
+                                   "v2": {"README.md": README + "\nv2\n"}})
+    project = generate(tpl, "v1")
+    assert (project / "ref.txt").read_text() == "template ref: v1\n"
+
+    update_project(project, checkout="v2")
+
+    assert (project / "ref.txt").read_text() == "template ref: v2\n"
+
+
+@pytest.mark.parametrize("full", ["0", "1"], ids=["incremental", "full"])
+def test_template_symlink_to_a_changed_file_follows_it(tmp_path, make_template, monkeypatch, full):
+    monkeypatch.setenv("COOKIEPATCHER_FULL_RENDER", full)
+    tpl = make_template(tmp_path, {
+        "v1": {"LICENSE": "MIT {{ cookiecutter.project_name }}\n", "docs/LICENSE": "symlink:../LICENSE"},
+        "v2": {"LICENSE": "Apache {{ cookiecutter.project_name }}\n"},
+    })
+    project = generate(tpl, "v1")
+    assert (project / "docs/LICENSE").read_text() == "MIT Demo Project\n"  # cookiecutter copies the target
+
+    update_project(project, checkout="v2")
+
+    assert (project / "LICENSE").read_text() == "Apache Demo Project\n"
+    assert (project / "docs/LICENSE").read_text() == "Apache Demo Project\n"
+
+
+def test_random_value_written_by_a_hook_causes_no_spurious_conflict(tmp_path, make_template):
+    hook = ("import secrets\ntext = open('.env').read().replace('CHANGEME', secrets.token_hex(8))\n"
+            "open('.env', 'w').write(text)\n")
+    tpl = make_template(tmp_path, {"v1": {".env": "NAME={{ cookiecutter.project_slug }}\nSECRET_KEY=CHANGEME\n",
+                                          "README.md": README, "/hooks/post_gen_project.py": hook}})
+    project = generate(tpl, None)
+    env_file = (project / ".env").read_bytes()
+    tpl.add_version("v2", {"README.md": README + "\nv2\n"})
+
+    result = update_project(project)
+
+    assert outcomes(result) == {"README.md": "updated"}
+    assert (project / ".env").read_bytes() == env_file
