@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -36,19 +35,7 @@ def _snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
 
 
 @pytest.fixture()
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    monkeypatch.setenv("COOKIEPATCHER_CACHE_DIR", str(tmp_path / "cache"))
-    for k, v in {"user.name": "t", "user.email": "t@example.invalid", "init.defaultBranch": "main"}.items():
-        subprocess.run(["git", "config", "--global", k, v], check=True)
-    return dict(os.environ)
-
-
-@pytest.fixture()
-def project(tmp_path: Path, env: dict[str, str]) -> Path:
+def project(tmp_path: Path) -> Path:
     """A project generated at v1 of a template whose v2 modifies, adds and deletes many files."""
     tpl = tmp_path / "template"
     slug = tpl / "{{cookiecutter.slug}}"
@@ -84,21 +71,31 @@ def project(tmp_path: Path, env: dict[str, str]) -> Path:
     return proj
 
 
+# Runs the update through the public API in a child process that SIGKILLs itself when
+# the given phase starts (write phases: at once, so every boundary between the write
+# steps is hit exactly) or shortly after (render, merge: from inside the phase).
+_KILLER = """
+import os, signal, sys, threading
+from pathlib import Path
+from cookiepatcher.update import update_project
+target, delay = sys.argv[1], float(sys.argv[2])
+def on_phase(name):
+    print(name, file=sys.stderr, flush=True)
+    if name == target:
+        if delay:
+            threading.Timer(delay, os.kill, (os.getpid(), signal.SIGKILL)).start()
+        else:
+            os.kill(os.getpid(), signal.SIGKILL)
+update_project(Path("."), checkout="v2", no_input=True, on_phase=on_phase)
+"""
+
+
 def _kill_during(proj: Path, phase: str) -> str:
-    """Start an update, SIGKILL it as soon as it announces ``phase``; return the phases seen."""
-    proc = subprocess.Popen([sys.executable, "-m", "cookiepatcher", "update", "--checkout", "v2", "--no-input", "-v"],
-                            cwd=proj, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    seen = []
-    assert proc.stderr is not None
-    for line in proc.stderr:
-        if line.startswith("cookiepatcher: "):
-            seen.append(line.split(": ", 1)[1].strip())
-        if seen and seen[-1] == phase:
-            if phase in ("render", "merge"):
-                time.sleep(0.05)  # land inside the phase, not at its first instruction
-            proc.send_signal(signal.SIGKILL)
-            break
-    proc.wait(timeout=60)
+    """Run an update that is SIGKILLed in ``phase``; return the last phase it announced."""
+    delay = {"render": "0.05", "merge": "0.005"}.get(phase, "0")
+    proc = subprocess.run([sys.executable, "-c", _KILLER, phase, delay], cwd=proj, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    seen = [line for line in proc.stderr.splitlines() if line in PHASES]
     return seen[-1] if seen else ""
 
 

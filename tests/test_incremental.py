@@ -85,19 +85,8 @@ def _snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
     return snap
 
 
-@pytest.fixture()
-def gitenv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    monkeypatch.setenv("COOKIEPATCHER_CACHE_DIR", str(tmp_path / "cache"))
-    for k, v in {"user.name": "t", "user.email": "t@example.invalid", "init.defaultBranch": "main"}.items():
-        subprocess.run(["git", "config", "--global", k, v], check=True)
-
-
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
-def test_incremental_equals_full_render(name: str, tmp_path: Path, gitenv: None, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_incremental_equals_full_render(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     v1, v2, user, planned = SCENARIOS[name]
     tpl = tmp_path / "template"
     _write(tpl, {"cookiecutter.json": CC, f"{S}/README.md": README, **v1})
