@@ -18,8 +18,6 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from filelock import FileLock
-
 from cookiepatcher import git
 from cookiepatcher.errors import TemplateError
 from cookiepatcher.record import strip_credentials
@@ -82,7 +80,9 @@ class TemplateSource:
     _fetched: bool = field(default=False, repr=False)
 
     # -- fetching --------------------------------------------------------------------
-    def _lock(self) -> FileLock:
+    def _lock(self):  # -> filelock.FileLock; imported here to keep `check` start-up short
+        from filelock import FileLock
+
         return FileLock(str(self.repo) + ".lock")
 
     def fetch(self) -> None:
