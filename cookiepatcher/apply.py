@@ -121,10 +121,11 @@ def write_result(repo_root: Path, head_entries: Entries, result: Entries,
 
     # Build both indexes first: one with every merged path at stage 0 (to check files out
     # with git's own smudge/eol rules), and the final one with conflicts as stages.
-    work_index = git_dir / "cookiepatcher-work.index"
     final_index = git_dir / "cookiepatcher-final.index"
+    # without conflicts the final index serves for checking out too
+    work_index = git_dir / "cookiepatcher-work.index" if stages else final_index
     src_index = git_dir / "index"
-    for idx in (work_index, final_index):
+    for idx in {work_index, final_index}:
         if src_index.exists():
             shutil.copyfile(src_index, idx)
         else:
@@ -132,7 +133,8 @@ def write_result(repo_root: Path, head_entries: Entries, result: Entries,
     lines = [f"0 {NULL_SHA}\t{p}\0" for p in removed]
     lines += [f"{result[p][0]} {result[p][1]}\t{p}\0" for p in changed]
     blob = "".join(lines).encode("utf-8", "surrogateescape")
-    git.run(["update-index", "-z", "--index-info"], repo_root, env={"GIT_INDEX_FILE": str(work_index)}, input=blob)
+    if stages:
+        git.run(["update-index", "-z", "--index-info"], repo_root, env={"GIT_INDEX_FILE": str(work_index)}, input=blob)
     conflict_lines = []
     for p, st in sorted(stages.items()):
         conflict_lines.append(f"0 {NULL_SHA}\t{p}\0")
@@ -159,5 +161,6 @@ def write_result(repo_root: Path, head_entries: Entries, result: Entries,
     phase("write-index")
     git.run(["update-index", "-q", "--refresh"], repo_root, env={"GIT_INDEX_FILE": str(final_index)}, ok_codes=(0, 1))
     os.replace(final_index, src_index)
-    work_index.unlink(missing_ok=True)
+    if work_index != final_index:
+        work_index.unlink(missing_ok=True)
 

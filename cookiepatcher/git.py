@@ -106,6 +106,18 @@ def version() -> tuple[int, int]:
     return ver
 
 
+def resolve_many(repo: Path | str, revs: Sequence[str]) -> list[str | None]:
+    """Resolve several revisions with one ``git cat-file --batch-check``; ``None`` = missing.
+
+    Each item is any revision git accepts (``v2^{commit}``, ``refs/heads/main``, a sha).
+    """
+    if not revs:
+        return []
+    data = "".join(r + "\n" for r in revs).encode()
+    lines = run(["cat-file", "--batch-check=%(objectname)"], repo, input=data).stdout.decode().splitlines()
+    return [None if (ln.endswith(" missing") or ln.endswith(" ambiguous") or " " in ln) else ln for ln in lines]
+
+
 def toplevel(path: Path) -> Path | None:
     """The work tree root of the repository containing ``path``, or ``None`` outside git."""
     proc = run(["rev-parse", "--show-toplevel"], path, check=False)

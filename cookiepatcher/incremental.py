@@ -9,7 +9,8 @@ which template files must be rendered; everything else falls back to full render
 The shortcut is taken only when all of these hold (else :func:`plan` returns ``None``):
 
 * the answers are the same on both sides (no ``--set``; ``cookiecutter.json`` unchanged,
-  so no new questions or changed defaults) and the template subfolder did not move;
+  so no new questions or changed defaults) and the template subfolder did not move; a
+  change of followed ref is allowed when no file reads ``_checkout`` or the whole context;
 * every changed path is inside the project template folder (``{{cookiecutter.x}}/``):
   hooks, extensions, ``cookiecutter.json`` and the ``templates/`` include folder unchanged;
 * the template has no hooks at either commit (a hook may read or remove any file);
@@ -22,72 +23,92 @@ The shortcut is taken only when all of these hold (else :func:`plan` returns ``N
 from __future__ import annotations
 
 import posixpath
+from dataclasses import dataclass
 from pathlib import Path
 
 from cookiepatcher import git
 
 _INCLUDE_RE = r"\{%-?[[:space:]]*(include|import|from|extends)[[:space:]]"
+# a template reading the followed ref, or the whole context (``{{ cookiecutter | jsonify }}``)
+_CHECKOUT_RE = r"_checkout|cookiecutter[[:space:]]*(\||\}\}|\)|,|%\})"
 
 
-def _project_template_dir(repo: Path, sha: str, directory: str) -> str | None:
-    """The project template folder (cookiecutter's ``find_template`` rule) at ``sha``."""
-    spec = f"{sha}:{directory}" if directory else f"{sha}:"
-    names = git.run(["ls-tree", "--name-only", "-z", spec], repo, check=False).stdout.split(b"\0")
-    for raw in names:
-        name = raw.decode("utf-8", "surrogateescape")
-        if "cookiecutter" in name and "{{" in name and "}}" in name:
-            return name
-    return None
+@dataclass
+class Plan:
+    """What to render for an incremental upgrade.
+
+    Attributes:
+        root: the project template folder, repository-relative, ending in ``/``.
+        base_paths / target_paths: repository-relative paths to extract and render at
+            the base and target commits (``cookiecutter.json`` plus the changed files
+            present at that commit).
+    """
+
+    root: str
+    base_paths: list[str]
+    target_paths: list[str]
 
 
-def plan(repo: Path, base: str, target: str, directory: str | None, *, same_answers: bool) -> tuple[str, list[str]] | None:
-    """Template-repository paths to render for an incremental upgrade, or ``None`` for full renders.
+def _listing(repo: Path, sha: str, prefix: str) -> dict[str, str]:
+    """``{path: mode}`` of every file below ``prefix`` at ``sha`` (one ``git ls-tree``)."""
+    raw = git.run(["ls-tree", "-r", "-z", sha, "--", prefix or "."], repo).stdout
+    out: dict[str, str] = {}
+    for rec in raw.split(b"\0"):
+        if rec:
+            meta, path = rec.split(b"\t", 1)
+            out[path.decode("utf-8", "surrogateescape")] = meta.split(b" ", 1)[0].decode()
+    return out
+
+
+def _project_template_dir(listing: dict[str, str], prefix: str) -> str | None:
+    """The project template folder by cookiecutter's ``find_template`` rule (``None`` if
+    missing or ambiguous)."""
+    names = {p[len(prefix):].split("/", 1)[0] for p in listing if "/" in p[len(prefix):]}
+    found = [n for n in names if "cookiecutter" in n and "{{" in n and "}}" in n]
+    return found[0] if len(found) == 1 else None
+
+
+def plan(repo: Path, base: str, target: str, directory: str | None, *, same_answers: bool,
+         checkout_changed: bool = False) -> Plan | None:
+    """Template files to render for an incremental upgrade, or ``None`` for full renders.
 
     Args:
         repo: the template repository (local or mirror).
         base / target: the recorded and target commits.
         directory: template subfolder holding ``cookiecutter.json`` (same at both commits).
         same_answers: both renders use the same answers.
-
-    Returns:
-        ``(project_template_folder, paths)``: the folder (repository-relative, ending in
-        ``/``) and the paths to render at each commit where present
-        (``cookiecutter.json`` plus every changed source file).
+        checkout_changed: the followed ref (cookiecutter's ``_checkout``) differs between
+            the renders; exact only if no template file reads it.
     """
     if not same_answers:
         return None
     prefix = f"{directory.strip('/')}/" if directory else ""
-    proj = _project_template_dir(repo, base, prefix.rstrip("/"))
-    if proj is None or proj != _project_template_dir(repo, target, prefix.rstrip("/")):
+    base_files, target_files = _listing(repo, base, prefix), _listing(repo, target, prefix)
+    proj = _project_template_dir(base_files, prefix)
+    if proj is None or proj != _project_template_dir(target_files, prefix):
         return None
     root = prefix + proj + "/"
-    for sha in (base, target):
-        hooks = git.run(["ls-tree", "--name-only", f"{sha}:{prefix}hooks"], repo, check=False)
-        if hooks.returncode == 0 and hooks.stdout.strip():
+    for files in (base_files, target_files):
+        if any(p.startswith(prefix + "hooks/") for p in files):
             return None
-    for sha in (base, target):
-        listing = git.run(["ls-tree", "-r", sha, "--", root], repo).stdout
-        if listing.startswith(b"120000 ") or b"\n120000 " in listing:
+        if any(mode == "120000" and p.startswith(root) for p, mode in files.items()):
             return None
-    raw = git.run(["diff-tree", "-r", "-z", "--no-renames", "--name-status", base, target], repo).stdout.split(b"\0")
-    changed: list[str] = []
-    deleted: list[str] = []
-    for status, path in zip(raw[0::2], raw[1::2]):
-        p = path.decode("utf-8", "surrogateescape")
-        if not p.startswith(root):
-            return None
-        changed.append(p)
-        if status == b"D":
-            deleted.append(p)
-    for sha in (base, target):
-        grep = git.run(["grep", "-l", "-E", "-I", _INCLUDE_RE, sha, "--", root], repo, check=False)
-        if grep.returncode == 0:
-            return None
-    for p in deleted:
-        parent = posixpath.dirname(p)
+    raw = git.run(["diff-tree", "-r", "-z", "--no-renames", "--name-only", base, target], repo).stdout
+    changed = [p.decode("utf-8", "surrogateescape") for p in raw.split(b"\0") if p]
+    if any(not p.startswith(root) for p in changed):
+        return None
+    pattern = f"({_INCLUDE_RE})|({_CHECKOUT_RE})" if checkout_changed else _INCLUDE_RE
+    grep = git.run(["grep", "-l", "-E", "-I", pattern, base, target, "--", prefix or "."], repo, check=False)
+    if grep.returncode == 0:
+        return None
+    for p in changed:
+        if p in target_files:
+            continue
+        parent = posixpath.dirname(p)  # a deleted file's folders must still hold something
         while parent + "/" != root and parent:
-            alive = git.run(["ls-tree", "--name-only", f"{target}:{parent}"], repo, check=False)
-            if alive.returncode != 0 or not alive.stdout.strip():
+            if not any(q.startswith(parent + "/") for q in target_files):
                 return None
             parent = posixpath.dirname(parent)
-    return root, [prefix + "cookiecutter.json", *changed]
+    cc = prefix + "cookiecutter.json"
+    return Plan(root=root, base_paths=[cc, *(p for p in changed if p in base_files)],
+                target_paths=[cc, *(p for p in changed if p in target_files)])

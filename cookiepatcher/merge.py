@@ -59,8 +59,14 @@ def tree_from_dir(repo: Path, folder: Path, scratch: Path) -> Entries:
     index.unlink(missing_ok=True)
     env = {"GIT_INDEX_FILE": str(index), "GIT_WORK_TREE": str(folder), "GIT_DIR": str(git.git_dir(repo))}
     git.run(["-c", "core.fileMode=true", "-c", "core.symlinks=true", "add", "-A", "-f", "--", "."], folder, env=env)
-    tree = git.out(["write-tree"], folder, env=env)
-    return git.ls_tree(repo, tree)
+    raw = git.run(["ls-files", "-s", "-z"], folder, env=env).stdout
+    entries: Entries = {}
+    for rec in raw.split(b"\0"):
+        if rec:
+            meta, path = rec.split(b"\t", 1)
+            mode, sha, _stage = meta.decode().split()
+            entries[path.decode("utf-8", "surrogateescape")] = (mode, sha)
+    return entries
 
 
 def _graft(outer: Entries, prefix: str, inner: Entries) -> Entries:
@@ -171,6 +177,7 @@ def merge_renders(
     base_label: str = "template-base",
     scratch: Path,
     head_entries: Entries | None = None,
+    head_tree: str | None = None,
 ) -> MergeResult:
     """Merge a template change (``base_render`` -> ``theirs_render``) into ``head``.
 
@@ -183,7 +190,7 @@ def merge_renders(
         theirs_label: name shown on the theirs side of conflict markers.
         base_label: name shown on the base part of diff3-style markers.
         scratch: a private temporary folder.
-        head_entries: ``head``'s entries when the caller has them already.
+        head_entries / head_tree: ``head``'s entries and tree when the caller has them.
 
     Returns:
         :class:`MergeResult`; the user-deleted-file policy is already applied.
@@ -207,7 +214,7 @@ def merge_renders(
 
     base_tree = git.mktree_from_entries(repo, _graft(ours, prefix, base_render), scratch / "index-base")
     theirs_tree = git.mktree_from_entries(repo, _graft(ours, prefix, theirs_render), scratch / "index-theirs")
-    ours_tree = git.out(["rev-parse", f"{head}^{{tree}}"], repo)
+    ours_tree = head_tree or git.out(["rev-parse", f"{head}^{{tree}}"], repo)
     b = git.synthetic_commit(repo, base_tree, message="template base render")
     t = git.synthetic_commit(repo, theirs_tree, [b], message="template target render")
     o = git.synthetic_commit(repo, ours_tree, [b], message="project")
@@ -224,7 +231,10 @@ def merge_renders(
     (shadow / "HEAD").write_text(o + "\n")
     style = git.run(["config", "merge.conflictStyle"], repo, check=False).stdout.strip() or b"diff3"
     proc = git.run(["-c", f"merge.conflictStyle={style.decode()}", "merge-tree", "--write-tree", "-z",
-                    "--messages", "HEAD", label], shadow, env=env, ok_codes=(0, 1))
+                    "--messages", "HEAD", label], shadow, env=env, check=False)
+    if proc.returncode not in (0, 1):
+        git.version()  # names the real problem when git is too old for merge-tree --write-tree
+        raise git.GitError(f"git merge-tree failed: {proc.stderr.decode('utf-8', 'replace').strip()[:300]}")
     tree, stages, messages = _parse_merge_tree(proc.stdout)
     entries = git.ls_tree(repo, tree)
     relabelled = _relabel_base(repo, entries, stages, b, _label(base_label))

@@ -25,13 +25,14 @@ class Project:
         folder: absolute project folder (holds ``cookiepatcher.json``).
         root: the repository's work tree root.
         prefix: ``folder`` relative to ``root``, posix, ``""`` or ending in ``/``.
-        head: sha of HEAD.
+        head / head_tree: shas of HEAD and its tree (``""`` before the first commit).
     """
 
     folder: Path
     root: Path
     prefix: str
     head: str
+    head_tree: str = ""
 
 
 def locate(folder: Path, *, need_commit: bool = True) -> Project:
@@ -41,17 +42,16 @@ def locate(folder: Path, *, need_commit: bool = True) -> Project:
         RefusedError: ``folder`` is not in a git work tree, or HEAD has no commit yet.
     """
     folder = Path(folder).resolve()
-    git.version()
     root = git.toplevel(folder)
     if root is None:
         raise RefusedError(f"{folder} is not in a git repository; run `git init` and commit the project first")
     root = root.resolve()
     rel = folder.relative_to(root).as_posix()
     prefix = "" if rel == "." else rel + "/"
-    head = git.rev_parse(root, "HEAD")
+    head, head_tree = git.resolve_many(root, ["HEAD^{commit}", "HEAD^{tree}"])
     if head is None and need_commit:
         raise RefusedError("the project has no commit yet; commit it first (`git add -A && git commit`)")
-    return Project(folder=folder, root=root, prefix=prefix, head=head or "")
+    return Project(folder=folder, root=root, prefix=prefix, head=head or "", head_tree=head_tree or "")
 
 
 def worktree_tree(project: Project, scratch: Path) -> str:

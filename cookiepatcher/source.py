@@ -101,13 +101,20 @@ class TemplateSource:
         self._fetched = True
 
     # -- refs and commits --------------------------------------------------------------
-    def _is_fixed(self, ref: str | None) -> bool:
-        """True for refs that never move once cached: tags and commit ids (not branches)."""
-        if ref is None or git.rev_parse(self.repo, f"refs/heads/{ref}") is not None:
-            return False
-        if git.rev_parse(self.repo, f"refs/tags/{ref}") is not None:
-            return True
-        return bool(re.fullmatch(r"[0-9a-f]{7,64}", ref)) and git.rev_parse(self.repo, ref) is not None
+    def _lookup(self, ref: str | None) -> tuple[str | None, bool]:
+        """``(sha or None, fixed)`` for ``ref`` from the local objects, in one git process.
+
+        ``fixed`` is true for refs that never move once cached: tags and commit ids.
+        """
+        if ref is None:
+            return git.resolve_many(self.repo, ["HEAD^{commit}"])[0], False
+        branch, tag, any_rev = git.resolve_many(self.repo, [f"refs/heads/{ref}^{{commit}}", f"refs/tags/{ref}^{{commit}}",
+                                                            f"{ref}^{{commit}}"])
+        if branch:
+            return branch, False
+        if tag:
+            return tag, True
+        return any_rev, bool(any_rev) and bool(re.fullmatch(r"[0-9a-f]{7,64}", ref))
 
     def resolve(self, ref: str | None) -> str:
         """Full sha of ``ref`` (branch, tag or commit; ``None`` = the default branch).
@@ -118,11 +125,10 @@ class TemplateSource:
         Raises:
             TemplateError: the ref does not exist in the template.
         """
-        if self.url is not None and not self.offline and not self._is_fixed(ref):
+        sha, fixed = self._lookup(ref)
+        if self.url is not None and not self.offline and not fixed:
             self.fetch()
-        sha = git.rev_parse(self.repo, ref or "HEAD")
-        if sha is None and ref is not None:
-            sha = git.rev_parse(self.repo, f"refs/tags/{ref}") or git.rev_parse(self.repo, f"refs/heads/{ref}")
+            sha, _fixed = self._lookup(ref)
         if sha is None:
             what = f"ref '{ref}'" if ref else "a default branch"
             raise TemplateError(f"template {self.location} has no {what}; pass an existing branch, tag or commit with --checkout")
@@ -130,10 +136,10 @@ class TemplateSource:
 
     def has_commit(self, sha: str) -> bool:
         """True when commit ``sha`` is in the template (fetching once if it is missing)."""
-        if git.rev_parse(self.repo, sha) is not None:
+        if git.resolve_many(self.repo, [f"{sha}^{{commit}}"])[0] is not None:
             return True
         self.fetch()
-        return git.rev_parse(self.repo, sha) is not None
+        return git.resolve_many(self.repo, [f"{sha}^{{commit}}"])[0] is not None
 
     def is_ancestor(self, older: str, newer: str) -> bool:
         """True when ``older`` is an ancestor of (or equal to) ``newer``."""
@@ -171,20 +177,20 @@ class TemplateSource:
         checkout attributes match a ``git clone`` (what plain cookiecutter renders from).
 
         Args:
-            paths: only these repository-relative paths (those missing at ``sha`` are
-                skipped); ``None`` = everything.
+            paths: only these repository-relative paths (each must exist at ``sha``);
+                ``None`` = everything.
 
         Returns ``dest``.
         """
         dest.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="cp-idx-") as tmp:
             env = {"GIT_INDEX_FILE": str(Path(tmp) / "index"), "GIT_WORK_TREE": str(dest)}
+            git.run(["read-tree", sha], self.repo, env=env)
             if paths is None:
-                git.run(["read-tree", sha], self.repo, env=env)
+                git.run(["checkout-index", "-a", "-f", f"--prefix={dest}/"], self.repo, env=env)
             else:
-                listing = git.run(["ls-tree", "-r", "-z", sha, "--", *paths], self.repo).stdout
-                git.run(["update-index", "-z", "--index-info"], self.repo, env=env, input=listing)
-            git.run(["checkout-index", "-a", "-f", f"--prefix={dest}/"], self.repo, env=env)
+                data = "".join(p + "\0" for p in paths).encode("utf-8", "surrogateescape")
+                git.run(["checkout-index", "-f", "-z", "--stdin", f"--prefix={dest}/"], self.repo, env=env, input=data)
         return dest
 
 

@@ -180,18 +180,20 @@ def update_project(
     # tests force full renders with COOKIEPATCHER_FULL_RENDER=1 and compare).
     only = None
     if os.environ.get("COOKIEPATCHER_FULL_RENDER") != "1" and directory == record.directory:
-        only = incremental.plan(source.repo, record.commit, target, directory,
-                                same_answers=not set_answers and new_ref == record.checkout)
+        only = incremental.plan(source.repo, record.commit, target, directory, same_answers=not set_answers,
+                                checkout_changed=new_ref != record.checkout)
 
     with tempfile.TemporaryDirectory(prefix="cookiepatcher-") as tmp:
         scratch = Path(tmp)
         phase("render")
         _base, base_entries = render_at(project.root, source, record.commit, record.directory, dict(record.context), scratch,
-                                        checkout=record.checkout, what="recorded commit", only=only,
+                                        checkout=record.checkout, what="recorded commit",
+                                        only=(only.root, only.base_paths) if only else None,
                                         output_dir_value=str(project.folder.parent))
         decided: dict[str, Any] = {}
         theirs, theirs_entries = render_at(project.root, source, target, directory, answers, scratch, checkout=new_ref,
-                                           what="target", ask=None if no_input else ask, decided=decided, only=only,
+                                           what="target", ask=None if no_input else ask, decided=decided,
+                                           only=(only.root, only.target_paths) if only else None,
                                            output_dir_value=str(project.folder.parent))
         (result.defaulted if no_input or ask is None else result.asked).update(decided)
         unknown = sorted(set(set_answers or {}) - set(theirs.context))
@@ -202,7 +204,7 @@ def update_project(
         merge = merge_renders(project.root, project.prefix, project.head, base_entries, theirs_entries, record.skip,
                               theirs_label=f"template-{new_ref or target[:12]}",
                               base_label=f"template-{record.commit[:12]}", scratch=scratch,
-                              head_entries=head_entries)
+                              head_entries=head_entries, head_tree=project.head_tree)
         new_record = Record(template=record.template, commit=target, context=public_context(theirs.context),
                             directory=directory, checkout=new_ref, skip=record.skip)
         record_sha = git.out(["hash-object", "-w", "--stdin"], project.root, input=dumps_record(new_record).encode("utf-8"))
