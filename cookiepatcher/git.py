@@ -64,9 +64,13 @@ def run(
     Raises:
         GitError: git exited with an unexpected code (message: git's first error line).
     """
+    # `git -C` instead of cwd=, an absolute git and close_fds=False let subprocess use
+    # posix_spawn (vfork) rather than fork: markedly cheaper for ~40 git calls per update.
+    # Python opens its own files non-inheritable, so nothing leaks into git.
+    cmd = [_git_exe(), *(["-C", str(cwd)] if cwd is not None else []), *args]
     proc = subprocess.run(
-        ["git", *args], cwd=cwd, env=_base_env(env), input=input,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        cmd, env=_base_env(env), input=input, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        close_fds=die_with_parent,
         preexec_fn=_die_with_parent if die_with_parent and sys.platform == "linux" else None,
     )
     if check and proc.returncode not in ok_codes:
@@ -74,6 +78,16 @@ def run(
         first = next((ln for ln in lines if ln.startswith(("fatal", "error"))), lines[0] if lines else f"exit {proc.returncode}")
         raise GitError(f"git {args[0]} failed: {first}")
     return proc
+
+
+@functools.cache
+def _git_exe() -> str:
+    import shutil
+
+    exe = shutil.which("git")
+    if exe is None:
+        raise CookiepatcherError("git is not installed; install git >= 2.38")
+    return exe
 
 
 def _die_with_parent() -> None:

@@ -100,7 +100,8 @@ def template_folder(source: TemplateSource, sha: str, directory: str | None, scr
 
 def render_at(repo: Path, source: TemplateSource, sha: str, directory: str | None, answers: dict[str, Any], scratch: Path, *,
               checkout: str | None, what: str, ask=None, decided: dict[str, Any] | None = None,
-              only: tuple[str, list[str]] | None = None, output_dir_value: str | None = None) -> tuple[Rendered, Entries]:
+              only: tuple[str, list[str]] | None = None, output_dir_value: str | None = None,
+              repo_dir_value: str | None = None) -> tuple[Rendered, Entries]:
     """Render the template at ``sha`` with ``answers`` (kept verbatim) and hash it into ``repo``.
 
     Every render uses the same template and output paths under ``scratch``, so
@@ -109,6 +110,8 @@ def render_at(repo: Path, source: TemplateSource, sha: str, directory: str | Non
 
     Args:
         output_dir_value: the ``_output_dir`` the template sees (the project's parent folder).
+        repo_dir_value: the ``_repo_dir`` the template sees, for renders running side by
+            side in different folders (templates without hooks only).
 
     Returns:
         The render (its context; the folder is temporary) and its entries in ``repo``'s
@@ -124,5 +127,5 @@ def render_at(repo: Path, source: TemplateSource, sha: str, directory: str | Non
         return resolve_answers(context, answers, ask=ask, decided=decided)
 
     rendered = render(folder, out, answers, template=source.location, checkout=checkout, mode="upgrade", prompt=prompt,
-                      output_dir_value=output_dir_value)
+                      output_dir_value=output_dir_value, repo_dir_value=repo_dir_value)
     return rendered, render_entries(repo, rendered.project)

@@ -254,6 +254,7 @@ def render(
     default_context: Mapping[str, Any] | None = None,
     prompt: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     output_dir_value: str | None = None,
+    repo_dir_value: str | None = None,
 ) -> Rendered:
     """Render ``template_dir`` with ``answers`` into a new folder under ``output_dir``.
 
@@ -271,6 +272,8 @@ def render(
             ``prompt_for_config`` (upgrades use :func:`cookiepatcher.answers.resolve_answers`).
         output_dir_value: the ``_output_dir`` hooks and templates see, when it differs from
             the folder actually written (upgrades: the project's parent folder).
+        repo_dir_value: the ``_repo_dir`` the template sees, when it differs from the
+            folder actually read (only for templates without hooks, which read the folder).
 
     Returns:
         :class:`Rendered` with the generated folder and the final context.
@@ -299,7 +302,7 @@ def render(
             check_path_answers(template_dir, context["cookiecutter"])
             context["cookiecutter"]["_template"] = template
             context["cookiecutter"]["_output_dir"] = str(output_dir_value or output_dir.resolve())
-            context["cookiecutter"]["_repo_dir"] = str(template_dir)
+            context["cookiecutter"]["_repo_dir"] = repo_dir_value or str(template_dir)
             context["cookiecutter"]["_checkout"] = checkout
             project = generate_files(repo_dir=str(template_dir), context=context, output_dir=str(output_dir),
                                      overwrite_if_exists=False, accept_hooks=True)

@@ -8,7 +8,9 @@ working tree and index the way ``git merge`` leaves them. Nothing is committed.
 """
 from __future__ import annotations
 
+import functools
 import os
+import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,7 +20,7 @@ from typing import Any
 from cookiepatcher import git, incremental
 from cookiepatcher.answers import coerce
 from cookiepatcher.apply import check_clean, check_untracked, write_result
-from cookiepatcher.errors import RefusedError
+from cookiepatcher.errors import CookiepatcherError, RefusedError
 from cookiepatcher.merge import merge_renders
 from cookiepatcher.project import locate, render_at
 from cookiepatcher.record import RECORD_FILE, Record, dumps_record, load_record, public_context
@@ -116,6 +118,52 @@ def _outcomes(repo: Path, prefix: str, head: str, new_tree: str, merge, skip_cha
     return sorted(files.values(), key=lambda f: f.path)
 
 
+def _in_child(work: Callable[[], Any]) -> Callable[[], Any]:
+    """Run ``work()`` in a forked child process; return a function that waits for it
+    and returns its result (or raises its :class:`CookiepatcherError`).
+
+    The child dies with this process (``PR_SET_PDEATHSIG``), so a killed update leaves
+    no render running.
+    """
+    import pickle
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child
+        os.close(read_fd)
+        try:
+            if sys.platform == "linux":
+                git._die_with_parent()
+            try:
+                payload = pickle.dumps(("ok", work()))
+            except CookiepatcherError as exc:
+                payload = pickle.dumps(("error", exc))
+            except BaseException as exc:  # a bug: report it in the parent
+                payload = pickle.dumps(("bug", f"{type(exc).__name__}: {exc}"))
+            with os.fdopen(write_fd, "wb") as out:
+                out.write(payload)
+        finally:
+            os._exit(0)
+    os.close(write_fd)
+
+    def join() -> Any:
+        with os.fdopen(read_fd, "rb") as inp:
+            data = inp.read()
+        os.waitpid(pid, 0)
+        if not data:
+            raise RuntimeError("the base render process died without a result")
+        kind, value = pickle.loads(data)
+        if kind == "error":
+            raise value
+        if kind == "bug":
+            raise RuntimeError(f"base render failed: {value}")
+        return value
+
+    return join
+
+
 def update_project(
     project_dir: Path,
     *,
@@ -186,15 +234,26 @@ def update_project(
     with tempfile.TemporaryDirectory(prefix="cookiepatcher-") as tmp:
         scratch = Path(tmp)
         phase("render")
-        _base, base_entries = render_at(project.root, source, record.commit, record.directory, dict(record.context), scratch,
-                                        checkout=record.checkout, what="recorded commit",
-                                        only=(only.root, only.base_paths) if only else None,
-                                        output_dir_value=str(project.folder.parent))
+        parent = str(project.folder.parent)
+        base_render = functools.partial(
+            render_at, project.root, source, record.commit, record.directory, dict(record.context),
+            checkout=record.checkout, what="recorded commit", output_dir_value=parent,
+            only=(only.root, only.base_paths) if only else None)
         decided: dict[str, Any] = {}
-        theirs, theirs_entries = render_at(project.root, source, target, directory, answers, scratch, checkout=new_ref,
-                                           what="target", ask=None if no_input else ask, decided=decided,
-                                           only=(only.root, only.target_paths) if only else None,
-                                           output_dir_value=str(project.folder.parent))
+        theirs_render = functools.partial(
+            render_at, project.root, source, target, directory, answers, checkout=new_ref, what="target",
+            ask=None if no_input else ask, decided=decided, output_dir_value=parent,
+            only=(only.root, only.target_paths) if only else None)
+        if only and hasattr(os, "fork"):
+            # Incremental renders have no hooks, so they may run side by side in two
+            # folders, with the same _repo_dir shown to the template.
+            same = str(scratch / "template")
+            join = _in_child(lambda: base_render(scratch / "base", repo_dir_value=same)[1])
+            theirs, theirs_entries = theirs_render(scratch / "theirs", repo_dir_value=same)
+            base_entries = join()
+        else:
+            base_entries = base_render(scratch)[1]
+            theirs, theirs_entries = theirs_render(scratch)
         (result.defaulted if no_input or ask is None else result.asked).update(decided)
         unknown = sorted(set(set_answers or {}) - set(theirs.context))
         if unknown:
