@@ -34,14 +34,24 @@ def check_clean(repo_root: Path, prefix: str) -> None:
     gd = git.git_dir(repo_root)
     if any((gd / m).exists() for m in ("MERGE_HEAD", "REBASE_HEAD", "CHERRY_PICK_HEAD", "rebase-merge", "rebase-apply")):
         raise RefusedError("a merge or rebase is in progress; finish or abort it before updating")
+    if (gd / "index.lock").exists():
+        raise RefusedError("another git process is using this repository (.git/index.lock exists); wait for it, or remove the lock if no git runs")
+    # git status does not see edits hidden by these flags; git merge refuses to touch them
+    flagged = [ln[2:] for ln in git.out(["ls-files", "-v", "--", prefix or "."], repo_root).splitlines()
+               if ln[:1] == "S" or ln[:1].islower()]
+    if flagged:
+        names = ", ".join(f[len(prefix):] for f in flagged[:5])
+        raise RefusedError(f"files marked assume-unchanged or skip-worktree: {names}; clear the flag "
+                           f"(`git update-index --no-assume-unchanged --no-skip-worktree FILE`) and commit, then update")
     raw = git.run(["status", "--porcelain=v1", "-z", "--untracked-files=no", "--ignore-submodules=none",
                    "--", prefix or "."], repo_root).stdout
     dirty = [rec[3:].decode("utf-8", "surrogateescape") for rec in raw.split(b"\0") if rec and rec[:2] != b"??" and len(rec) > 3]
     if dirty:
         names = ", ".join(d[len(prefix):] for d in dirty[:5]) + (f" and {len(dirty) - 5} more" if len(dirty) > 5 else "")
-        unmerged = any(rec[:2] in (b"UU", b"AA", b"DU", b"UD", b"AU", b"UA", b"DD") for rec in raw.split(b"\0") if rec)
+        unmerged = [rec[3:].decode("utf-8", "surrogateescape")[len(prefix):] for rec in raw.split(b"\0")
+                    if rec[:2] in (b"UU", b"AA", b"DU", b"UD", b"AU", b"UA", b"DD")]
         if unmerged:
-            raise RefusedError(f"unresolved conflicts in {names}; resolve them and commit before updating")
+            raise RefusedError(f"unresolved conflicts in {', '.join(unmerged[:5])}; resolve them and commit before updating")
         raise RefusedError(f"uncommitted changes in {names}; commit or stash them, then run the update again")
 
 
@@ -87,7 +97,7 @@ def check_untracked(repo_root: Path, creates: list[str], entries: Entries, remov
             blocked.append(path)
     if blocked:
         names = ", ".join(sorted(set(blocked))[:5])
-        raise RefusedError(f"untracked files would be overwritten: {names}; move or commit them, then run the update again")
+        raise RefusedError(f"untracked or ignored files would be overwritten: {names}; move or commit them, then run the update again")
 
 
 def _remove(path: Path, root: Path) -> None:
@@ -121,9 +131,9 @@ def write_result(repo_root: Path, head_entries: Entries, result: Entries,
 
     # Build both indexes first: one with every merged path at stage 0 (to check files out
     # with git's own smudge/eol rules), and the final one with conflicts as stages.
-    final_index = git_dir / "cookiepatcher-final.index"
+    final_index = git_dir / f"cookiepatcher-final-{os.getpid()}.index"
     # without conflicts the final index serves for checking out too
-    work_index = git_dir / "cookiepatcher-work.index" if stages else final_index
+    work_index = git_dir / f"cookiepatcher-work-{os.getpid()}.index" if stages else final_index
     src_index = git_dir / "index"
     for idx in {work_index, final_index}:
         if src_index.exists():
@@ -160,7 +170,19 @@ def write_result(repo_root: Path, head_entries: Entries, result: Entries,
     # refresh stat data so `git status` is accurate and fast, then swap the index in
     phase("write-index")
     git.run(["update-index", "-q", "--refresh"], repo_root, env={"GIT_INDEX_FILE": str(final_index)}, ok_codes=(0, 1))
-    os.replace(final_index, src_index)
+    # git's own protocol: hold index.lock while the new index replaces the old one
+    lock = git_dir / "index.lock"
+    try:
+        fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        raise RefusedError("another git process took .git/index.lock during the update; the files are written but the "
+                           "index is not: run `git checkout -- .` to go back, then update again") from None
+    os.close(fd)
+    try:
+        os.replace(final_index, lock)
+        os.replace(lock, src_index)
+    finally:
+        lock.unlink(missing_ok=True)
     if work_index != final_index:
         work_index.unlink(missing_ok=True)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from cookiepatcher.errors import RefusedError
 from cookiepatcher.record import load_record
 from cookiepatcher.source import open_template
 
@@ -32,5 +33,8 @@ def check_project(project_dir: Path, *, checkout: str | None = None, offline: bo
     """
     record = load_record(Path(project_dir))
     ref = checkout if checkout is not None else record.checkout
-    latest = open_template(record.template, offline=offline).resolve(ref)
+    source = open_template(record.template, offline=offline)
+    latest = source.resolve(ref)
+    if latest != record.commit and not source.has_commit(record.commit):
+        raise RefusedError(f"recorded template commit {record.commit[:12]} is no longer in {record.template} (history rewritten?); re-link with `cookiepatcher link {record.template} --commit SHA`")
     return CheckResult(recorded_commit=record.commit, latest_commit=latest, ref=ref)

@@ -15,6 +15,7 @@ import click
 
 from cookiepatcher import cli_bot
 from cookiepatcher.errors import CookiepatcherError
+from cookiepatcher.record import find_project_dir
 
 
 class _Group(click.Group):
@@ -95,7 +96,8 @@ def create(template: str, extra_context: tuple[str, ...], checkout: str | None, 
 @click.option("--dry-run", is_flag=True, help="Compute the merge; print outcomes and diff; change nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable result on stdout.")
 @click.option("--offline", is_flag=True, help="Never fetch the template (use the cache).")
-@click.option("--project-dir", "-p", type=click.Path(file_okay=False, path_type=Path), default=Path("."), help="Project folder (default: current).")
+@click.option("--project-dir", "-p", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
+              help="Project folder (default: the current folder or the nearest parent holding cookiepatcher.json).")
 @click.option("--verbose", "-v", is_flag=True, help="Print each phase on stderr.")
 def update(checkout: str | None = None, directory: str | None = None, no_input: bool = False, set_: tuple[str, ...] = (),
            dry_run: bool = False, as_json: bool = False, offline: bool = False, project_dir: Path = Path("."),
@@ -108,7 +110,7 @@ def update(checkout: str | None = None, directory: str | None = None, no_input: 
             click.echo(f"cookiepatcher: {name}", err=True)
 
     interactive = _interactive(no_input)
-    result = update_project(project_dir, checkout=checkout, directory=directory, no_input=not interactive,
+    result = update_project(find_project_dir(project_dir), checkout=checkout, directory=directory, no_input=not interactive,
                             set_answers=_assignments(set_), dry_run=dry_run, offline=offline,
                             ask=_ask if interactive else None, on_phase=phase)
     if as_json:
@@ -127,7 +129,10 @@ def update(checkout: str | None = None, directory: str | None = None, no_input: 
             if dry_run and result.diff:
                 click.echo(result.diff)
     if result.conflicts:
-        click.echo(f"cookiepatcher: {len(result.conflicts)} conflict(s); resolve them, then `git add` and commit:", err=True)
+        n = len(result.conflicts)
+        click.echo(f"cookiepatcher: the update would leave {n} conflict(s):" if dry_run else
+                   f"cookiepatcher: {n} conflict(s); resolve them, then `git add` and commit "
+                   "(or `git reset --hard` to drop the update):", err=True)
         for path in result.conflicts:
             click.echo(f"  {path}", err=True)
     sys.exit(result.exit_code)
@@ -141,7 +146,7 @@ def check(checkout: str | None, offline: bool, project_dir: Path) -> None:
     """Exit 1 when the followed template ref has moved past the recorded commit."""
     from cookiepatcher.check import check_project
 
-    result = check_project(project_dir, checkout=checkout, offline=offline)
+    result = check_project(find_project_dir(project_dir), checkout=checkout, offline=offline)
     if result.up_to_date:
         click.echo(f"up to date with template commit {result.latest_commit[:12]}")
         sys.exit(0)
@@ -158,7 +163,7 @@ def diff(stat: bool, exit_code: bool, offline: bool, project_dir: Path) -> None:
     """Show the project's local changes against the template at the recorded commit."""
     from cookiepatcher.diff import diff_project
 
-    text = diff_project(project_dir, offline=offline, stat=stat)
+    text = diff_project(find_project_dir(project_dir), offline=offline, stat=stat)
     if text:
         click.echo(text)
     sys.exit(1 if exit_code and text else 0)

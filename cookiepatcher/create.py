@@ -14,7 +14,7 @@ from typing import Any
 from cookiepatcher.errors import RefusedError, TemplateError
 from cookiepatcher.project import template_folder
 from cookiepatcher.record import Record, public_context, strip_credentials, write_record
-from cookiepatcher.render import render
+from cookiepatcher.render import load_context, render
 from cookiepatcher.source import is_remote, expand_abbreviation, open_template
 
 
@@ -43,6 +43,30 @@ def recorded_location(template: str, abbreviations: dict[str, str]) -> str:
     if is_remote(expanded) or expanded != template:
         return strip_credentials(template)
     return str(Path(template).expanduser().resolve())
+
+
+def check_known_answers(template_dir: Path, answers: dict[str, Any]) -> None:
+    """Refuse ``KEY=VALUE`` answers the template has no question for (cookiecutter would
+    silently ignore a typo such as ``reponame=``).
+
+    Raises:
+        RefusedError: naming the first unknown key.
+    """
+    known = set(load_context(template_dir))
+    unknown = sorted(k for k in answers if k not in known)
+    if unknown:
+        raise RefusedError(f"the template has no question '{unknown[0]}'; check the name against its cookiecutter.json")
+
+
+def _remove_new(output_dir: Path, before: set[Path]) -> None:
+    """Remove what a failed render left in ``output_dir`` (nothing that was there before)."""
+    import shutil
+
+    for path in set(output_dir.iterdir()) - before:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
 
 
 def create_project(
@@ -82,12 +106,18 @@ def create_project(
     with tempfile.TemporaryDirectory(prefix="cookiepatcher-") as tmp:
         folder = template_folder(source, sha, directory, Path(tmp), checkout or "default branch")
         location = recorded_location(template, abbreviations)
+        check_known_answers(folder, extra_context or {})
+        before = set(output_dir.iterdir())
         try:
             rendered = render(folder, output_dir, extra_context or {}, template=location, checkout=checkout,
                               mode="create", no_input=no_input, default_context=config.get("default_context") or {})
         except TemplateError as exc:
             if "already exists" in str(exc):
                 raise RefusedError(f"{exc}; choose another --output-dir or remove it") from None
+            _remove_new(output_dir, before)
+            raise
+        except BaseException:
+            _remove_new(output_dir, before)
             raise
     record = Record(template=location, commit=sha, context=public_context(rendered.context),
                     directory=directory, checkout=checkout)

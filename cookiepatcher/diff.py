@@ -37,7 +37,8 @@ def diff_project(project_dir: Path, *, offline: bool = False, stat: bool = False
         if project.prefix + RECORD_FILE in outer:
             full[project.prefix + RECORD_FILE] = outer[project.prefix + RECORD_FILE]
         tree = git.mktree_from_entries(project.root, full, Path(tmp) / "index-diff")
-        work_tree = worktree_tree(project, Path(tmp))
+        work_tree = worktree_tree(project, Path(tmp), also=list(entries))
         args = ["diff", "--no-color", "-M", "--stat" if stat else "--patch",
-                f"--relative={project.prefix}" if project.prefix else "--relative", tree, work_tree]
+                f"--relative={project.prefix}" if project.prefix else "--relative", tree, work_tree,
+                "--", f":(exclude){project.prefix}{RECORD_FILE}"]
         return git.out(args, project.root)

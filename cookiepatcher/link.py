@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from cookiepatcher import git
-from cookiepatcher.create import recorded_location
+from cookiepatcher.create import check_known_answers, recorded_location
 from cookiepatcher.errors import RecordError, RefusedError, TemplateError
 from cookiepatcher.project import locate, render_at, template_folder, worktree_entries
 from cookiepatcher.record import RECORD_FILE, Record, load_record, public_context, write_record
@@ -134,6 +134,7 @@ def link_project(
     with tempfile.TemporaryDirectory(prefix="cookiepatcher-") as tmp:
         scratch = Path(tmp)
         folder_at_target = template_folder(source, commit or target, directory, scratch, "link")
+        check_known_answers(folder_at_target, answers or {})
         context = {"cookiecutter": load_context(folder_at_target, None)}
         final_answers = public_context(resolve_answers(context, given, ask=ask))
         project = locate(folder, need_commit=False)
@@ -143,13 +144,15 @@ def link_project(
             ours = worktree_entries(project, scratch)
             ours.pop(RECORD_FILE, None)
             rev_range = [target] if not directory else [target, "--", directory]
-            shas = git.out(["rev-list", f"--max-count={max_candidates}", *rev_range], source.repo).split()
+            # the target first: on a tie (the template folder unchanged since) it wins
+            shas = list(dict.fromkeys([target, *git.out(["rev-list", f"--max-count={max_candidates}", *rev_range], source.repo).split()]))
             best: tuple[int, str, dict[str, Any]] | None = None
             for sha in shas:
                 try:
                     rendered, entries = render_at(project.root, source, sha, directory, final_answers, scratch,
-                                                  checkout=checkout, what="candidate", output_dir_value=parent)
-                except (TemplateError, RefusedError):
+                                                  checkout=checkout, what="candidate", output_dir_value=parent,
+                                                  answer_flag="")
+                except TemplateError:  # an old commit that no longer renders
                     continue
                 entries.pop(RECORD_FILE, None)
                 d = _distance(project.root, entries, ours, scratch)
@@ -162,7 +165,7 @@ def link_project(
             distance, commit, final_answers = best
         else:
             rendered, _e = render_at(project.root, source, commit, directory, final_answers, scratch,
-                                     checkout=checkout, what="link", output_dir_value=parent)
+                                     checkout=checkout, what="link", output_dir_value=parent, answer_flag="")
             final_answers = public_context(rendered.context)
     record = Record(template=template, commit=commit, context=final_answers, directory=directory, checkout=checkout,
                     skip=list(imported.skip or []) if imported else [])

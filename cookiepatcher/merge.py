@@ -34,7 +34,7 @@ class MergeResult:
         entries: the merged tree's entries.
         stages: unmerged paths -> ``{stage: (mode, sha)}`` (1 base, 2 ours, 3 theirs).
         kept_deleted: paths the user deleted that the template changed; they stay deleted.
-        messages: git's conflict messages, ``[(conflict type, message)]``.
+        messages: git's messages, ``[(paths, conflict type, message)]``.
         base_entries / theirs_entries / ours_entries: the three input trees' entries.
     """
 
@@ -42,7 +42,7 @@ class MergeResult:
     entries: Entries
     stages: dict[str, dict[int, tuple[str, str]]]
     kept_deleted: list[str]
-    messages: list[tuple[str, str]]
+    messages: list[tuple[list[str], str, str]]
     base_entries: Entries = field(default_factory=dict)
     theirs_entries: Entries = field(default_factory=dict)
     ours_entries: Entries = field(default_factory=dict)
@@ -76,7 +76,7 @@ def _graft(outer: Entries, prefix: str, inner: Entries) -> Entries:
     return merged
 
 
-def _parse_merge_tree(raw: bytes) -> tuple[str, dict[str, dict[int, tuple[str, str]]], list[tuple[str, str]]]:
+def _parse_merge_tree(raw: bytes) -> tuple[str, dict[str, dict[int, tuple[str, str]]], list[tuple[list[str], str, str]]]:
     """Parse ``git merge-tree --write-tree -z`` output (git-merge-tree(1), OUTPUT)."""
     head, _sep, msgs = raw.partition(b"\0\0")
     parts = head.split(b"\0")
@@ -88,7 +88,7 @@ def _parse_merge_tree(raw: bytes) -> tuple[str, dict[str, dict[int, tuple[str, s
         meta, path = rec.split(b"\t", 1)
         mode, sha, stage = meta.decode().split()
         stages.setdefault(path.decode("utf-8", "surrogateescape"), {})[int(stage)] = (mode, sha)
-    messages: list[tuple[str, str]] = []
+    messages: list[tuple[list[str], str, str]] = []
     fields = msgs.split(b"\0")
     i = 0
     while i < len(fields) and fields[i]:
@@ -96,9 +96,10 @@ def _parse_merge_tree(raw: bytes) -> tuple[str, dict[str, dict[int, tuple[str, s
             n = int(fields[i])
         except ValueError:
             break
+        paths = [f.decode("utf-8", "surrogateescape") for f in fields[i + 1:i + 1 + n]]
         kind = fields[i + 1 + n].decode("utf-8", "replace")
         text = fields[i + 2 + n].decode("utf-8", "replace").strip()
-        messages.append((kind, text))
+        messages.append((paths, kind, text))
         i += 3 + n
     return tree, stages, messages
 
@@ -241,9 +242,13 @@ def merge_renders(
 
     # Policy (issue: user deletions are kept): a path the user deleted that the template
     # changed comes back as modify/delete (no stage 2). Keep it deleted and report it.
+    # Only git's modify/delete and rename/delete conflicts qualify: other conflicts also
+    # leave a path without stage 2 (e.g. the "path~template" side of a file/symlink clash).
+    deleted_by_us = {p for paths, kind, _text in messages if kind in ("CONFLICT (modify/delete)", "CONFLICT (rename/delete)")
+                     for p in paths}
     kept_deleted: list[str] = []
     for path, st in list(stages.items()):
-        if 2 not in st and 3 in st and 1 in st and path.startswith(prefix):
+        if 2 not in st and 3 in st and 1 in st and path.startswith(prefix) and path in deleted_by_us:
             kept_deleted.append(path)
             del stages[path]
             entries.pop(path, None)

@@ -42,6 +42,8 @@ def locate(folder: Path, *, need_commit: bool = True) -> Project:
         RefusedError: ``folder`` is not in a git work tree, or HEAD has no commit yet.
     """
     folder = Path(folder).resolve()
+    if not folder.is_dir():
+        raise RefusedError(f"{folder} is not a folder; pass the project folder with --project-dir")
     root = git.toplevel(folder)
     if root is None:
         raise RefusedError(f"{folder} is not in a git repository; run `git init` and commit the project first")
@@ -54,15 +56,20 @@ def locate(folder: Path, *, need_commit: bool = True) -> Project:
     return Project(folder=folder, root=root, prefix=prefix, head=head or "", head_tree=head_tree or "")
 
 
-def worktree_tree(project: Project, scratch: Path) -> str:
-    """Tree of HEAD with the project folder as it is on disk (tracked and untracked,
-    ignored files left out); nothing in the repository's own index changes."""
+def worktree_tree(project: Project, scratch: Path, also: list[str] = ()) -> str:
+    """Tree of HEAD with the project folder as it is on disk (tracked and untracked files;
+    ignored files left out except those named in ``also``, project-relative paths);
+    nothing in the repository's own index changes."""
     index = scratch / "index-worktree"
     index.unlink(missing_ok=True)
     env = {"GIT_INDEX_FILE": str(index)}
     if project.head:
         git.run(["read-tree", project.head], project.root, env=env)
     git.run(["add", "-A", "--", project.prefix or "."], project.root, env=env)
+    present = [project.prefix + p for p in also if (project.folder / p).is_file() or (project.folder / p).is_symlink()]
+    if present:  # template files the project ignores (.env, ...) still count when present
+        data = "".join(p + "\0" for p in present).encode("utf-8", "surrogateescape")
+        git.run(["add", "-f", "--pathspec-from-file=-", "--pathspec-file-nul"], project.root, env=env, input=data)
     return git.out(["write-tree"], project.root, env=env)
 
 
@@ -101,7 +108,7 @@ def template_folder(source: TemplateSource, sha: str, directory: str | None, scr
 def render_at(repo: Path, source: TemplateSource, sha: str, directory: str | None, answers: dict[str, Any], scratch: Path, *,
               checkout: str | None, what: str, ask=None, decided: dict[str, Any] | None = None,
               only: tuple[str, list[str]] | None = None, output_dir_value: str | None = None,
-              repo_dir_value: str | None = None) -> tuple[Rendered, Entries]:
+              repo_dir_value: str | None = None, answer_flag: str | None = None) -> tuple[Rendered, Entries]:
     """Render the template at ``sha`` with ``answers`` (kept verbatim) and hash it into ``repo``.
 
     Every render uses the same template and output paths under ``scratch``, so
@@ -127,5 +134,5 @@ def render_at(repo: Path, source: TemplateSource, sha: str, directory: str | Non
         return resolve_answers(context, answers, ask=ask, decided=decided)
 
     rendered = render(folder, out, answers, template=source.location, checkout=checkout, mode="upgrade", prompt=prompt,
-                      output_dir_value=output_dir_value, repo_dir_value=repo_dir_value)
+                      output_dir_value=output_dir_value, repo_dir_value=repo_dir_value, answer_flag=answer_flag)
     return rendered, render_entries(repo, rendered.project)

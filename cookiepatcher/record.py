@@ -156,7 +156,23 @@ def load_record(project_dir: Path) -> Record:
         raise RecordError(f"no {RECORD_FILE} in {project_dir}; run inside a generated project or adopt this one with `cookiepatcher link TEMPLATE`") from None
     except UnicodeDecodeError:
         raise RecordError(f"{RECORD_FILE} is not UTF-8 text; recreate it with `cookiepatcher link`") from None
+    except OSError as exc:  # a folder, unreadable, ...
+        raise RecordError(f"cannot read {RECORD_FILE} ({exc.strerror}); it must be a readable file: recreate it with `cookiepatcher link`") from None
     return parse_record(text)
+
+
+def find_project_dir(start: Path) -> Path:
+    """The folder holding ``cookiepatcher.json``: ``start`` or its nearest parent that has
+    one, not above the git work tree (as git finds ``.git``). Returns ``start`` when none
+    has one, so the caller's error names the folder the user gave.
+    """
+    start = Path(start).resolve()
+    for folder in (start, *start.parents):
+        if (folder / RECORD_FILE).exists():
+            return folder
+        if (folder / ".git").exists():
+            break
+    return start
 
 
 def write_record(project_dir: Path, record: Record) -> None:

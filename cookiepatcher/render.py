@@ -192,7 +192,7 @@ def path_answer_keys(template_dir: Path) -> set[str]:
     return keys
 
 
-def check_path_answers(template_dir: Path, answers: Mapping[str, Any]) -> None:
+def check_path_answers(template_dir: Path, answers: Mapping[str, Any], answer_flag: str = "--set ") -> None:
     """Refuse answers that would make cookiecutter write outside the output folder.
 
     Raises:
@@ -204,7 +204,7 @@ def check_path_answers(template_dir: Path, answers: Mapping[str, Any]) -> None:
         if not isinstance(value, str):
             continue
         if value.startswith(("/", "\\")) or "/" in value or "\\" in value or value.strip() in ("..", ".") or re.match(r"^[A-Za-z]:", value):
-            raise RefusedError(f"answer {key}={value!r} is used in file names and would write outside the project; change it with --set {key}=NEW")
+            raise RefusedError(f"answer {key}={value!r} is used in file names and would write outside the project; change it with {answer_flag}{key}=NEW")
 
 
 def _strip_vcs(project: Path) -> None:
@@ -255,6 +255,7 @@ def render(
     prompt: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     output_dir_value: str | None = None,
     repo_dir_value: str | None = None,
+    answer_flag: str | None = None,
 ) -> Rendered:
     """Render ``template_dir`` with ``answers`` into a new folder under ``output_dir``.
 
@@ -274,6 +275,8 @@ def render(
             the folder actually written (upgrades: the project's parent folder).
         repo_dir_value: the ``_repo_dir`` the template sees, when it differs from the
             folder actually read (only for templates without hooks, which read the folder).
+        answer_flag: how the user changes an answer, for error messages (default
+            ``--set `` for upgrades, plain ``KEY=VALUE`` for create).
 
     Returns:
         :class:`Rendered` with the generated folder and the final context.
@@ -282,6 +285,7 @@ def render(
         TemplateError: invalid cookiecutter.json, a failing hook, or a render error.
         RefusedError: answers or symlinks that would write outside the project.
     """
+    import jinja2
     from cookiecutter.exceptions import CookiecutterException, FailedHookException, UndefinedVariableInTemplate
     from cookiecutter.generate import generate_files
     from cookiecutter.prompt import prompt_for_config
@@ -299,7 +303,8 @@ def render(
             else:
                 values = prompt_for_config(context, no_input)
             context["cookiecutter"].update(values)
-            check_path_answers(template_dir, context["cookiecutter"])
+            check_path_answers(template_dir, context["cookiecutter"], "--set " if mode == "upgrade" and answer_flag is None
+                               else answer_flag or "")
             context["cookiecutter"]["_template"] = template
             context["cookiecutter"]["_output_dir"] = str(output_dir_value or output_dir.resolve())
             context["cookiecutter"]["_repo_dir"] = repo_dir_value or str(template_dir)
@@ -312,6 +317,9 @@ def render(
             raise TemplateError(f"template render failed: {exc.message}: {exc.error.message}") from None
         except CookiecutterException as exc:
             raise TemplateError(f"template render failed: {exc}") from None
+        except jinja2.TemplateError as exc:  # syntax errors in a template file or name
+            where = f" in {exc.name}" if getattr(exc, "name", None) else ""
+            raise TemplateError(f"template render failed{where}: {exc.message}; fix the template") from None
     project_path = Path(project)
     if not project_path.resolve().is_relative_to(output_dir.resolve()):
         raise RefusedError("template renders its project folder outside the output folder; check answers used in its name")

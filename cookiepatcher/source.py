@@ -238,7 +238,10 @@ def open_template(template: str, *, offline: bool = False, abbreviations: dict[s
     if not mirror.exists():
         if offline:
             raise TemplateError(f"template {location} is not in the cache and --offline forbids fetching it; run once without --offline")
-        mirror.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            mirror.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise TemplateError(f"cannot use the template cache {cache_dir()} ({exc.strerror}); set COOKIEPATCHER_CACHE_DIR to a writable folder") from None
         with source._lock():
             if not mirror.exists():  # another process may have cloned it meanwhile
                 tmp = Path(tempfile.mkdtemp(prefix=mirror.name + ".tmp-", dir=mirror.parent))

@@ -8,11 +8,12 @@ working tree and index the way ``git merge`` leaves them. Nothing is committed.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -204,8 +205,39 @@ def update_project(
     head_entries = git.ls_tree(project.root, project.head)
     if project.prefix + RECORD_FILE not in head_entries:
         raise RefusedError(f"{RECORD_FILE} is not committed; commit it first (`git add {RECORD_FILE} && git commit`)")
-    check_clean(project.root, project.prefix)
+    with _update_lock(project.root):
+        check_clean(project.root, project.prefix)
+        return _update(project, record, head_entries, checkout=checkout, directory=directory, no_input=no_input,
+                       set_answers=set_answers, dry_run=dry_run, offline=offline, ask=ask, phase=phase)
 
+
+@contextlib.contextmanager
+def _update_lock(root: Path) -> Iterator[None]:
+    """One update at a time per repository: an OS lock (``flock``) on the ``.git`` folder
+    itself, so no lock file is left behind and a killed process releases it.
+
+    Raises:
+        RefusedError: another update holds it.
+    """
+    try:
+        import fcntl
+    except ImportError:  # no flock on this platform: run unlocked
+        yield
+        return
+    fd = os.open(git.git_dir(root), os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RefusedError("another cookiepatcher update is running in this repository; wait for it to finish") from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def _update(project, record, head_entries, *, checkout, directory, no_input, set_answers, dry_run, offline, ask,
+            phase) -> UpdateResult:
+    """The body of :func:`update_project`, run under the repository's update lock."""
     source = open_template(record.template, offline=offline)
     ref = checkout if checkout is not None else record.checkout
     target = source.resolve(ref)

@@ -363,3 +363,25 @@ def test_diff_in_monorepo_subfolder(tpl, tmp_path):
 
     assert "diff --git a/a.txt b/a.txt" in proc.stdout
     assert "mono" not in proc.stdout
+
+
+def test_commands_find_the_project_from_a_subfolder(tmp_path, make_template):
+    tpl = make_template(tmp_path, {"v1": {"README.md": "a\n", "pkg/m.py": "x\n"}, "v2": {"README.md": "a\nb\n", "pkg/m.py": "x\n"}})
+    project = generate(tpl, "v1")
+    proc = run_cli("update", "--checkout", "v2", "--no-input", cwd=project / "pkg")
+    assert proc.returncode == 0, proc.stderr
+    assert (project / "README.md").read_text() == "a\nb\n"
+
+
+def test_diff_leaves_out_the_record_and_counts_ignored_template_files(tmp_path, make_template):
+    tpl = make_template(tmp_path, {"v1": {"README.md": "a\n", ".env": "KEY=1\n", ".gitignore": ".env\n"},
+                                   "v2": {"README.md": "a\nb\n", ".env": "KEY=1\n", ".gitignore": ".env\n"}})
+    project = generate(tpl, "v1")
+    assert (project / ".env").exists() and "cookiepatcher.json" in git(project, "ls-files")
+    proc = run_cli("update", "--checkout", "v2", "--no-input", cwd=project)  # staged, not committed
+    assert proc.returncode == 0, proc.stderr
+    write(project / "README.md", "a\nb\nlocal\n")
+    diff = run_cli("diff", "--stat", cwd=project)
+    assert diff.returncode == 0, diff.stderr
+    assert "cookiepatcher.json" not in diff.stdout and ".env" not in diff.stdout
+    assert "README.md" in diff.stdout

@@ -14,7 +14,7 @@ import subprocess
 
 import pytest
 
-from conftest import blob, commit_all, git, is_exec, run_cli, status, unmerged, write
+from conftest import blob, commit_all, generate, git, is_exec, run_cli, status, unmerged, write
 
 from cookiepatcher import update_project
 
@@ -426,3 +426,21 @@ def test_project_gitattributes_merge_driver_is_honoured(tmp_path, make_template,
 
     assert (project / "CHANGES.md").read_text() == "# Changes\n\n- one\n- user\n- template\n"
     assert unmerged(project) == {}
+
+
+def test_user_replaced_a_file_by_a_symlink_template_change_is_kept_beside_it(tmp_path, make_template):
+    """git's distinct-types conflict: the template's version goes to ``path~<label>`` with
+    stages 1 and 3; it must not be dropped as if the user had deleted the file."""
+    tpl = make_template(tmp_path, {"v1": {"Dockerfile": "FROM a\n"}, "v2": {"Dockerfile": "# tmpl\nFROM a\n"}})
+    project = generate(tpl, "v1")
+    (project / "Dockerfile").unlink()
+    (project / "Dockerfile").symlink_to("README.md")
+    commit_all(project, "symlink")
+    result = update_project(project, checkout="v2", no_input=True)
+    assert result.exit_code == 1
+    stages = unmerged(project)
+    sidecar = [p for p in stages if p.startswith("Dockerfile~")]
+    assert sidecar and set(stages[sidecar[0]]) == {1, 3}
+    assert stages["Dockerfile"].keys() == {2}
+    assert (project / sidecar[0]).read_text() == "# tmpl\nFROM a\n"
+    assert not any(f.status == "kept-deleted" for f in result.files)

@@ -293,3 +293,69 @@ def test_offline_with_cold_cache(two_versions, tmp_path, monkeypatch):
     monkeypatch.setenv("COOKIEPATCHER_CACHE_DIR", str(tmp_path / "cold"))
 
     assert_refused(project, ["update", "--checkout", "v2", "--offline"], "cache", "--offline")
+
+
+@pytest.mark.parametrize("flag", ["--skip-worktree", "--assume-unchanged"])
+def test_edits_hidden_by_index_flags_are_refused_not_overwritten(two_versions, flag):
+    project = generate(two_versions, "v1")
+    write(project / "app.txt", "a\nlocal edit\n")
+    git(project, "update-index", flag, "app.txt")
+    assert_refused(project, ["update", "--checkout", "v2", "--no-input"], "app.txt", "--no-skip-worktree")
+    assert (project / "app.txt").read_text() == "a\nlocal edit\n"
+
+
+def test_index_lock_held_by_another_git_process(two_versions):
+    project = generate(two_versions, "v1")
+    (project / ".git" / "index.lock").write_text("")
+    assert_refused(project, ["update", "--checkout", "v2", "--no-input"], "index.lock")
+
+
+def test_record_that_is_a_folder(two_versions):
+    project = generate(two_versions, "v1")
+    (project / "cookiepatcher.json").unlink()
+    write(project / "cookiepatcher.json" / "x", "")
+    commit_all(project, "record is a folder")
+    for command in ("update", "check", "diff"):
+        assert_refused(project, [command], "cookiepatcher.json", "link")
+
+
+def test_template_syntax_error_is_one_line_and_create_leaves_nothing(tmp_path, make_template):
+    tpl = make_template(tmp_path, {"v1": {"README.md": README}, "v2": {"README.md": README + "{{ cookiecutter.project_name \n"}})
+    project = generate(tpl, "v1")
+    assert_refused(project, ["update", "--checkout", "v2", "--no-input"], "README.md", "fix the template")
+    out = tmp_path / "out2"
+    out.mkdir()
+    proc = run_cli("create", tpl.location, "--checkout", "v2", "--no-input", "--output-dir", out)
+    assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert list(out.iterdir()) == []
+
+
+def test_check_refuses_a_recorded_commit_that_is_gone(two_versions):
+    project = generate(two_versions, "v1")
+    data = json.loads((project / "cookiepatcher.json").read_text())
+    data["commit"] = "ab" * 20
+    (project / "cookiepatcher.json").write_text(json.dumps(data, indent=2) + "\n")
+    commit_all(project, "bad commit")
+    assert_refused(project, ["check"], "no longer in", "link")
+
+
+def test_create_refuses_an_answer_the_template_does_not_ask(two_versions, tmp_path):
+    out = tmp_path / "out2"
+    out.mkdir()
+    proc = run_cli("create", two_versions.location, "--no-input", "--output-dir", out, "projectname=Typo")
+    assert proc.returncode == 2, proc.stderr
+    assert "no question 'projectname'" in proc.stderr and len(proc.stderr.splitlines()) == 1
+    assert list(out.iterdir()) == []
+
+
+def test_second_update_at_the_same_time_is_refused(two_versions):
+    import fcntl
+    import os
+
+    project = generate(two_versions, "v1")
+    fd = os.open(project / ".git", os.O_RDONLY)  # what a running update holds
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        assert_refused(project, ["update", "--checkout", "v2", "--no-input"], "another cookiepatcher update")
+    finally:
+        os.close(fd)
