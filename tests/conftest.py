@@ -87,6 +87,19 @@ def is_exec(path: Path) -> bool:
     return bool(path.stat().st_mode & 0o100)
 
 
+def files_with_modes(root: Path) -> dict[str, tuple[bytes, int]]:
+    """Every regular file below ``root`` (``.git`` left out): ``{path: (bytes, mode bits)}``."""
+    out: dict[str, tuple[bytes, int]] = {}
+    for dirpath, dirs, files in os.walk(root):
+        if ".git" in dirs:
+            dirs.remove(".git")
+        for name in files:
+            p = Path(dirpath, name)
+            if not p.is_symlink():
+                out[p.relative_to(root).as_posix()] = (p.read_bytes(), p.stat().st_mode & 0o777)
+    return out
+
+
 def snapshot(root: Path) -> dict[str, Any]:
     """Everything an update could change under ``root``'s repository: every file's bytes
     and mode (tracked, untracked and ignored, outside ``.git``), ``git status --porcelain``,

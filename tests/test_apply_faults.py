@@ -7,13 +7,13 @@ untracked files in ``git status`` (and the next update reuses them).
 """
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import files_with_modes
 
 N_FILES = 240
 PHASES = ["render", "merge", "write-modified", "write-deleted", "write-added", "write-index"]
@@ -21,17 +21,6 @@ PHASES = ["render", "merge", "write-modified", "write-deleted", "write-added", "
 
 def _git(cwd: Path, *args: str) -> str:
     return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
-
-
-def _snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
-    snap = {}
-    for dirpath, dirs, files in os.walk(root):
-        if ".git" in dirs:
-            dirs.remove(".git")
-        for name in files:
-            p = Path(dirpath, name)
-            snap[p.relative_to(root).as_posix()] = (p.read_bytes(), p.stat().st_mode & 0o777)
-    return snap
 
 
 @pytest.fixture()
@@ -101,7 +90,7 @@ def _kill_during(proj: Path, phase: str) -> str:
 
 @pytest.mark.parametrize("phase", PHASES)
 def test_sigkill_during_update_is_recoverable(project: Path, phase: str) -> None:
-    before = _snapshot(project)
+    before = files_with_modes(project)
     head = _git(project, "rev-parse", "HEAD")
     tracked = set(_git(project, "ls-files").split("\n")) - {""}
 
@@ -115,7 +104,7 @@ def test_sigkill_during_update_is_recoverable(project: Path, phase: str) -> None
     assert _git(project, "rev-parse", "HEAD") == head
     assert _git(project, "diff", "--cached", "--name-only") == ""
     assert _git(project, "ls-files", "-u") == ""
-    after = _snapshot(project)
+    after = files_with_modes(project)
     for path in tracked | {"notes.txt"}:
         assert after.get(path) == before[path], f"{path} not restored"
     leftovers = set(after) - set(before)

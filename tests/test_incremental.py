@@ -14,6 +14,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import files_with_modes
 
 from cookiepatcher import incremental
 from cookiepatcher.create import create_project
@@ -74,17 +75,6 @@ SCENARIOS: dict[str, tuple[dict, dict, dict, bool]] = {
 }
 
 
-def _snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
-    snap = {}
-    for dirpath, dirs, files in os.walk(root):
-        if ".git" in dirs:
-            dirs.remove(".git")
-        for name in files:
-            p = Path(dirpath, name)
-            snap[p.relative_to(root).as_posix()] = (p.read_bytes(), p.stat().st_mode & 0o111)
-    return snap
-
-
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
 def test_incremental_equals_full_render(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     v1, v2, user, planned = SCENARIOS[name]
@@ -119,6 +109,6 @@ def test_incremental_equals_full_render(name: str, tmp_path: Path, monkeypatch: 
             monkeypatch.delenv("COOKIEPATCHER_FULL_RENDER", raising=False)
         result = update_project(copy, checkout="v2", no_input=True)
         copies[mode] = (result.exit_code, [(f.path, f.status, f.old_path) for f in result.files],
-                        _snapshot(copy), _git(copy, "ls-files", "-s"), _git(copy, "status", "--porcelain"))
+                        files_with_modes(copy), _git(copy, "ls-files", "-s"), _git(copy, "status", "--porcelain"))
     assert copies["incremental"] == copies["full"]
     assert copies["full"][1], "the scenario must change something"
