@@ -8,7 +8,6 @@ must be identical.
 """
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
