@@ -17,6 +17,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import unquote
 
 from cookiepatcher import git
 from cookiepatcher.errors import TemplateError
@@ -245,7 +246,9 @@ def open_template(template: str, *, offline: bool = False, abbreviations: dict[s
         with source._lock():
             if not mirror.exists():  # another process may have cloned it meanwhile
                 tmp = Path(tempfile.mkdtemp(prefix=mirror.name + ".tmp-", dir=mirror.parent))
-                proc = git.run(["clone", "--bare", "--quiet", url, str(tmp)], check=False)
+                # a file:// template is cloned from its path: git then hard-links the objects
+                src = unquote(url[len("file://"):]) if url.startswith("file://") else url
+                proc = git.run(["clone", "--bare", "--quiet", src, str(tmp)], check=False)
                 if proc.returncode != 0:
                     shutil.rmtree(tmp, ignore_errors=True)
                     raise TemplateError(f"cannot reach template {location}: {_first_error(proc.stderr)}; check the URL and network")
