@@ -6,7 +6,7 @@ from pathlib import Path
 
 from cookiepatcher import git
 from cookiepatcher.errors import RefusedError
-from cookiepatcher.merge import _graft
+from cookiepatcher.merge import graft
 from cookiepatcher.project import locate, render_at, worktree_tree
 from cookiepatcher.record import RECORD_FILE, load_record
 from cookiepatcher.source import open_template
@@ -33,7 +33,7 @@ def diff_project(project_dir: Path, *, offline: bool = False, stat: bool = False
                                        output_dir_value=str(project.folder.parent))
         entries.pop(RECORD_FILE, None)
         outer = git.ls_tree(project.root, project.head) if project.head else {}
-        full = _graft(outer, project.prefix, entries)
+        full = graft(outer, project.prefix, entries)
         if project.prefix + RECORD_FILE in outer:
             full[project.prefix + RECORD_FILE] = outer[project.prefix + RECORD_FILE]
         tree = git.mktree_from_entries(project.root, full, Path(tmp) / "index-diff")

@@ -211,5 +211,3 @@ def mktree_from_entries(repo: Path, entries: Mapping[str, tuple[str, str]], inde
     run(["update-index", "-z", "--index-info"], repo, env=env, input=lines.encode("utf-8", "surrogateescape"))
     return out(["write-tree"], repo, env=env)
 
-
-EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"

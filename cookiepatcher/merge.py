@@ -69,7 +69,7 @@ def tree_from_dir(repo: Path, folder: Path, scratch: Path) -> Entries:
     return entries
 
 
-def _graft(outer: Entries, prefix: str, inner: Entries) -> Entries:
+def graft(outer: Entries, prefix: str, inner: Entries) -> Entries:
     """``outer`` with everything under ``prefix`` replaced by ``inner`` (paths relative to prefix)."""
     merged = {p: e for p, e in outer.items() if not p.startswith(prefix)} if prefix else {}
     merged.update({prefix + p: e for p, e in inner.items()})
@@ -213,8 +213,8 @@ def merge_renders(
         if RECORD_FILE in project_ours:
             side[RECORD_FILE] = project_ours[RECORD_FILE]
 
-    base_tree = git.mktree_from_entries(repo, _graft(ours, prefix, base_render), scratch / "index-base")
-    theirs_tree = git.mktree_from_entries(repo, _graft(ours, prefix, theirs_render), scratch / "index-theirs")
+    base_tree = git.mktree_from_entries(repo, graft(ours, prefix, base_render), scratch / "index-base")
+    theirs_tree = git.mktree_from_entries(repo, graft(ours, prefix, theirs_render), scratch / "index-theirs")
     ours_tree = head_tree or git.out(["rev-parse", f"{head}^{{tree}}"], repo)
     b = git.synthetic_commit(repo, base_tree, message="template base render")
     t = git.synthetic_commit(repo, theirs_tree, [b], message="template target render")

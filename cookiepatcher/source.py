@@ -161,10 +161,6 @@ class TemplateSource:
         sep = "/-/commit/" if "gitlab" in host else "/commits/" if "bitbucket" in host else "/commit/"
         return f"https://{host}/{path}{sep}{sha}"
 
-    def subjects(self, sha: str) -> str:
-        """One-line subject of commit ``sha``."""
-        return git.out(["log", "-1", "--format=%s", sha], self.repo)
-
     # -- reading trees -----------------------------------------------------------------
     def has_path(self, sha: str, path: str | None) -> bool:
         """True when ``path`` (a folder; ``None`` = root) holds a cookiecutter.json at ``sha``."""
