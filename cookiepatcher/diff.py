@@ -22,8 +22,8 @@ def diff_project(project_dir: Path, *, offline: bool = False, stat: bool = False
         RefusedError: the recorded commit is gone from the template.
         RecordError, TemplateError: as for update.
     """
+    record = load_record(Path(project_dir))
     project = locate(project_dir, need_commit=False)
-    record = load_record(project.folder)
     source = open_template(record.template, offline=offline)
     if not source.has_commit(record.commit):
         raise RefusedError(f"recorded template commit {record.commit[:12]} is no longer in {record.template}; re-link with `cookiepatcher link {record.template} --commit SHA`")

@@ -200,8 +200,8 @@ def update_project(
             with nothing changed.
     """
     phase = on_phase or (lambda name: None)
+    record = load_record(Path(project_dir))  # first: "not a project" beats "not in git"
     project = locate(project_dir)
-    record = load_record(project.folder)
     head_entries = git.ls_tree(project.root, project.head)
     if project.prefix + RECORD_FILE not in head_entries:
         raise RefusedError(f"{RECORD_FILE} is not committed; commit it first (`git add {RECORD_FILE} && git commit`)")
