@@ -19,6 +19,11 @@ The shortcut is taken only when all of these hold (else :func:`plan` returns ``N
 * the project template holds no symlinks (a link's render follows its target);
 * no folder of the project template disappears (git's directory-rename detection
   looks at whole folders, so a vanished folder needs every file in the merge).
+
+After the partial renders, :func:`pairs_like_full` checks the project side: the files
+left out look "added by the project" to git, which is harmless unless git could pair
+them in a rename (the user deleted or moved a changed file, or a whole folder). When it
+could, the update falls back to full renders.
 """
 from __future__ import annotations
 
@@ -30,7 +35,8 @@ from cookiepatcher import git
 
 _INCLUDE_RE = r"\{%-?[[:space:]]*(include|import|from|extends)[[:space:]]"
 # a template reading the followed ref, or the whole context (``{{ cookiecutter | jsonify }}``)
-_CHECKOUT_RE = r"_checkout|cookiecutter[[:space:]]*(\||\}\}|\)|,|%\})"
+_CHECKOUT_RE = (r"_checkout|cookiecutter[[:space:]]*([^.[:alnum:]_[:space:]]|$)"
+                r"|cookiecutter\.(items|keys|values|get)([^[:alnum:]_]|$)")
 
 
 @dataclass
@@ -112,3 +118,37 @@ def plan(repo: Path, base: str, target: str, directory: str | None, *, same_answ
     cc = prefix + "cookiecutter.json"
     return Plan(root=root, base_paths=[cc, *(p for p in changed if p in base_files)],
                 target_paths=[cc, *(p for p in changed if p in target_files)])
+
+
+def pairs_like_full(base: dict[str, tuple[str, str]], theirs: dict[str, tuple[str, str]], ours: set[str]) -> bool:
+    """Whether a merge over partial renders pairs files as the full renders would.
+
+    Args:
+        base / theirs: entries of the partial renders (paths relative to the project).
+        ours: the project's paths.
+
+    With partial renders, unchanged template files are missing from the base, so git
+    treats them as added by the project. That changes nothing unless git looks for
+    renames on the project side, which needs a base path gone from the project (the
+    user deleted or moved a changed file), a template addition at a path the project
+    already has, or a whole folder gone on one side (directory-rename detection).
+    Returns False in those cases; the caller then renders everything.
+    """
+    def folders(paths) -> set[str]:
+        out: set[str] = set()
+        for p in paths:
+            d = posixpath.dirname(p)
+            while d and d not in out:
+                out.add(d)
+                d = posixpath.dirname(d)
+        return out
+
+    from cookiepatcher.record import RECORD_FILE
+
+    if any(p not in ours for p in base if p != RECORD_FILE):
+        return False
+    ours_folders, theirs_folders = folders(ours), folders(theirs)
+    for p in theirs:
+        if p not in base and (p in ours or posixpath.dirname(p) not in ours_folders | {""}):
+            return False
+    return all(p in theirs or posixpath.dirname(p) in theirs_folders | {""} for p in base)

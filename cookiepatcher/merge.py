@@ -110,7 +110,7 @@ def _relabel_base(repo: Path, entries: Entries, stages: dict[str, dict[int, tupl
     merge-tree labels the base section ``||||||| <abbreviated merge-base id>``; that id
     is a throwaway commit, so rewrite the line to ``||||||| <label>`` in conflicted files.
     """
-    marker = re.compile(rb"^\|{7} ([0-9a-f]{4,64})$", re.M)
+    marker = re.compile(rb"^\|{7} ([0-9a-f]{4,64})(?::[^\n]*)?$", re.M)
     changed = False
     for path in stages:
         if path not in entries or entries[path][0] not in ("100644", "100755"):

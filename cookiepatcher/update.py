@@ -269,21 +269,28 @@ def _update(project, record, head_entries, *, checkout, directory, no_input, set
         parent = str(project.folder.parent)
         base_render = functools.partial(
             render_at, project.root, source, record.commit, record.directory, dict(record.context),
-            checkout=record.checkout, what="recorded commit", output_dir_value=parent,
-            only=(only.root, only.base_paths) if only else None)
+            checkout=record.checkout, what="recorded commit", output_dir_value=parent)
         decided: dict[str, Any] = {}
         theirs_render = functools.partial(
             render_at, project.root, source, target, directory, answers, checkout=new_ref, what="target",
-            ask=None if no_input else ask, decided=decided, output_dir_value=parent,
-            only=(only.root, only.target_paths) if only else None)
-        if only and hasattr(os, "fork"):
+            ask=None if no_input else ask, decided=decided, output_dir_value=parent)
+        if only:
             # Incremental renders have no hooks, so they may run side by side in two
             # folders, with the same _repo_dir shown to the template.
             same = str(scratch / "template")
-            join = _in_child(lambda: base_render(scratch / "base", repo_dir_value=same)[1])
-            theirs, theirs_entries = theirs_render(scratch / "theirs", repo_dir_value=same)
-            base_entries = join()
-        else:
+            base_only, target_only = (only.root, only.base_paths), (only.root, only.target_paths)
+            if hasattr(os, "fork"):
+                join = _in_child(lambda: base_render(scratch / "base", repo_dir_value=same, only=base_only)[1])
+                theirs, theirs_entries = theirs_render(scratch / "theirs", repo_dir_value=same, only=target_only)
+                base_entries = join()
+            else:
+                base_entries = base_render(scratch / "base", repo_dir_value=same, only=base_only)[1]
+                theirs, theirs_entries = theirs_render(scratch / "theirs", repo_dir_value=same, only=target_only)
+            ours = {p[len(project.prefix):] for p in head_entries if p.startswith(project.prefix)}
+            if not incremental.pairs_like_full(base_entries, theirs_entries, ours):
+                only = None
+                decided.clear()
+        if not only:
             base_entries = base_render(scratch)[1]
             theirs, theirs_entries = theirs_render(scratch)
         (result.defaulted if no_input or ask is None else result.asked).update(decided)

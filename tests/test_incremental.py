@@ -62,7 +62,22 @@ SCENARIOS: dict[str, tuple[dict, dict, dict, bool]] = {
     "empty-files": ({f"{S}/CHANGELOG.md": "x\n"}, {f"{S}/CHANGELOG.md": "", f"{S}/pkg/__init__.py": ""}, {}, True),
     "path-template": ({f"{S}/src/{{{{cookiecutter.slug}}}}/m.py": "V = 1\n"}, {f"{S}/src/{{{{cookiecutter.slug}}}}/m.py": "V = 2\n"},
                       {"src/demo/m.py": "V = 1\n# user\n"}, True),
+    # partial renders, then the project side shows a possible rename: full renders take over
+    "user-renamed-changed-file-with-twin": ({f"{S}/a.txt": "shared 1\nshared 2\nshared 3\n", f"{S}/b.txt": "shared 1\nshared 2\nshared 3\n"},
+                                            {f"{S}/a.txt": "shared 1\nshared 2\nshared 3\ntemplate added\n"},
+                                            {"a.txt": None, "c.txt": "shared 1\nshared 2\nshared 3\n"}, True),
+    "user-deleted-changed-file-with-twin": ({f"{S}/a.txt": "shared 1\nshared 2\nshared 3\n", f"{S}/b.txt": "shared 1\nshared 2\nshared 3\n"},
+                                            {f"{S}/a.txt": "shared 1\nshared 2\nshared 3\ntemplate added\n"}, {"a.txt": None}, True),
+    "user-renamed-folder-template-adds-to-it": ({f"{S}/pkg/m{i}.py": f"f{i}\nc{i}\nm{i}\n" for i in (1, 2, 3)},
+                                                {f"{S}/pkg/new.py": "new\n"},
+                                                {**{f"pkg/m{i}.py": None for i in (1, 2, 3)},
+                                                 **{f"src/m{i}.py": f"f{i}\nc{i}\nm{i}\n" for i in (1, 2, 3)}}, True),
+    "template-moves-one-file-out-of-a-folder-user-added-there": ({f"{S}/d/a.txt": "a\n" * 5, f"{S}/d/b.txt": "b\n" * 5},
+                                                                 {f"{S}/d/a.txt": None, f"{S}/e/a.txt": "a\n" * 5},
+                                                                 {"d/mine.txt": "mine\n"}, True),
     # the planner must fall back to full renders in these:
+    "whole-context-read-while-ref-changes": ({f"{S}/ctx.txt": "{% for k, v in cookiecutter.items() %}{{ k }}\n{% endfor %}"},
+                                             {f"{S}/x.txt": "x\n"}, {}, False),
     "include-changed": ({f"{S}/inc.txt": "part 1\n", f"{S}/main.txt": "{% include 'inc.txt' %}\nmain\n"},
                         {f"{S}/inc.txt": "part 2\n"}, {}, False),
     "hook-removes-file": ({f"{S}/Dockerfile": "FROM a\n", "hooks/post_gen_project.py": "import os\nos.remove('Dockerfile')\n"},
@@ -88,7 +103,8 @@ def test_incremental_equals_full_render(name: str, tmp_path: Path, monkeypatch: 
     _git(tpl, "commit", "-qm", "v2")
     _git(tpl, "tag", "v2")
     v1_sha, v2_sha = _git(tpl, "rev-parse", "v1").strip(), _git(tpl, "rev-parse", "v2").strip()
-    assert (incremental.plan(tpl, v1_sha, v2_sha, None, same_answers=True) is not None) == planned
+    # the projects below are created at "v1" and updated to "v2": the followed ref changes
+    assert (incremental.plan(tpl, v1_sha, v2_sha, None, same_answers=True, checkout_changed=True) is not None) == planned
 
     proj = create_project(str(tpl), checkout="v1", no_input=True, output_dir=tmp_path / "out")
     _git(proj, "init", "-q")
