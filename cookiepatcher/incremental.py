@@ -48,11 +48,14 @@ class Plan:
         base_paths / target_paths: repository-relative paths to extract and render at
             the base and target commits (``cookiecutter.json`` plus the changed files
             present at that commit).
+        new_folders: folders the target adds, relative to the project (names without
+            Jinja only, so they are the rendered names too).
     """
 
     root: str
     base_paths: list[str]
     target_paths: list[str]
+    new_folders: frozenset[str] = frozenset()
 
 
 def _listing(repo: Path, sha: str, prefix: str) -> dict[str, str]:
@@ -115,17 +118,34 @@ def plan(repo: Path, base: str, target: str, directory: str | None, *, same_answ
             if not any(q.startswith(parent + "/") for q in target_files):
                 return None
             parent = posixpath.dirname(parent)
+    # Unchanged siblings of a deleted file are rendered too (the same bytes at both
+    # commits), so its folder does not look emptied to git's directory-rename detection.
+    changed_set = set(changed)
+    gone = {posixpath.dirname(p) for p in changed if p not in target_files}
+    siblings = sorted(q for q in target_files if posixpath.dirname(q) in gone and q in base_files and q not in changed_set)
+    base_dirs: set[str] = set()
+    for p in base_files:
+        d = posixpath.dirname(p)
+        while d and d not in base_dirs:
+            base_dirs.add(d)
+            d = posixpath.dirname(d)
+    new_folders = frozenset(posixpath.dirname(p)[len(root):] for p in changed
+                            if p in target_files and posixpath.dirname(p) not in base_dirs
+                            and "{" not in posixpath.dirname(p)[len(root):])
     cc = prefix + "cookiecutter.json"
-    return Plan(root=root, base_paths=[cc, *(p for p in changed if p in base_files)],
-                target_paths=[cc, *(p for p in changed if p in target_files)])
+    return Plan(root=root, base_paths=[cc, *(p for p in changed if p in base_files), *siblings],
+                target_paths=[cc, *(p for p in changed if p in target_files), *siblings], new_folders=new_folders)
 
 
-def pairs_like_full(base: dict[str, tuple[str, str]], theirs: dict[str, tuple[str, str]], ours: set[str]) -> bool:
+def pairs_like_full(base: dict[str, tuple[str, str]], theirs: dict[str, tuple[str, str]], ours: set[str],
+                    new_folders: frozenset[str] = frozenset()) -> bool:
     """Whether a merge over partial renders pairs files as the full renders would.
 
     Args:
         base / theirs: entries of the partial renders (paths relative to the project).
         ours: the project's paths.
+        new_folders: folders the template adds (:attr:`Plan.new_folders`): nothing of the
+            base lives there, so no rename can involve them.
 
     With partial renders, unchanged template files are missing from the base, so git
     treats them as added by the project. That changes nothing unless git looks for
@@ -149,6 +169,6 @@ def pairs_like_full(base: dict[str, tuple[str, str]], theirs: dict[str, tuple[st
         return False
     ours_folders, theirs_folders = folders(ours), folders(theirs)
     for p in theirs:
-        if p not in base and (p in ours or posixpath.dirname(p) not in ours_folders | {""}):
+        if p not in base and (p in ours or posixpath.dirname(p) not in ours_folders | new_folders | {""}):
             return False
     return all(p in theirs or posixpath.dirname(p) in theirs_folders | {""} for p in base)

@@ -287,7 +287,7 @@ def _update(project, record, head_entries, *, checkout, directory, no_input, set
                 base_entries = base_render(scratch / "base", repo_dir_value=same, only=base_only)[1]
                 theirs, theirs_entries = theirs_render(scratch / "theirs", repo_dir_value=same, only=target_only)
             ours = {p[len(project.prefix):] for p in head_entries if p.startswith(project.prefix)}
-            if not incremental.pairs_like_full(base_entries, theirs_entries, ours):
+            if not incremental.pairs_like_full(base_entries, theirs_entries, ours, only.new_folders):
                 only = None
                 decided.clear()
         if not only:

@@ -75,6 +75,9 @@ SCENARIOS: dict[str, tuple[dict, dict, dict, bool]] = {
     "template-moves-one-file-out-of-a-folder-user-added-there": ({f"{S}/d/a.txt": "a\n" * 5, f"{S}/d/b.txt": "b\n" * 5},
                                                                  {f"{S}/d/a.txt": None, f"{S}/e/a.txt": "a\n" * 5},
                                                                  {"d/mine.txt": "mine\n"}, True),
+    "template-moves-a-file-into-a-new-folder": ({f"{S}/docs/a.md": "# A\n\nline\n" * 3, f"{S}/docs/b.md": "b\n"},
+                                                {f"{S}/docs/a.md": None, f"{S}/docs/guide/a.md": "# A\n\nline\n" * 3},
+                                                {"docs/a.md": "# A\n\nline\n" * 3 + "user\n"}, True),
     # the planner must fall back to full renders in these:
     "whole-context-read-while-ref-changes": ({f"{S}/ctx.txt": "{% for k, v in cookiecutter.items() %}{{ k }}\n{% endfor %}"},
                                              {f"{S}/x.txt": "x\n"}, {}, False),
