@@ -58,6 +58,17 @@ class Plan:
     new_folders: frozenset[str] = frozenset()
 
 
+def _folders(paths) -> set[str]:
+    """Every folder holding one of ``paths``, at any depth (posix, no trailing ``/``)."""
+    out: set[str] = set()
+    for p in paths:
+        d = posixpath.dirname(p)
+        while d and d not in out:
+            out.add(d)
+            d = posixpath.dirname(d)
+    return out
+
+
 def _listing(repo: Path, sha: str, prefix: str) -> dict[str, str]:
     """``{path: mode}`` of every file below ``prefix`` at ``sha`` (one ``git ls-tree``)."""
     raw = git.run(["ls-tree", "-r", "-z", sha, "--", prefix or "."], repo).stdout
@@ -123,12 +134,7 @@ def plan(repo: Path, base: str, target: str, directory: str | None, *, same_answ
     changed_set = set(changed)
     gone = {posixpath.dirname(p) for p in changed if p not in target_files}
     siblings = sorted(q for q in target_files if posixpath.dirname(q) in gone and q in base_files and q not in changed_set)
-    base_dirs: set[str] = set()
-    for p in base_files:
-        d = posixpath.dirname(p)
-        while d and d not in base_dirs:
-            base_dirs.add(d)
-            d = posixpath.dirname(d)
+    base_dirs = _folders(base_files)
     new_folders = frozenset(posixpath.dirname(p)[len(root):] for p in changed
                             if p in target_files and posixpath.dirname(p) not in base_dirs
                             and "{" not in posixpath.dirname(p)[len(root):])
@@ -154,20 +160,11 @@ def pairs_like_full(base: dict[str, tuple[str, str]], theirs: dict[str, tuple[st
     already has, or a whole folder gone on one side (directory-rename detection).
     Returns False in those cases; the caller then renders everything.
     """
-    def folders(paths) -> set[str]:
-        out: set[str] = set()
-        for p in paths:
-            d = posixpath.dirname(p)
-            while d and d not in out:
-                out.add(d)
-                d = posixpath.dirname(d)
-        return out
-
     from cookiepatcher.record import RECORD_FILE
 
     if any(p not in ours for p in base if p != RECORD_FILE):
         return False
-    ours_folders, theirs_folders = folders(ours), folders(theirs)
+    ours_folders, theirs_folders = _folders(ours), _folders(theirs)
     for p in theirs:
         if p not in base and (p in ours or posixpath.dirname(p) not in ours_folders | new_folders | {""}):
             return False
