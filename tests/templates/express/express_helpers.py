@@ -99,32 +99,8 @@ def project_files(root: Path) -> list[Path]:
     return sorted(files)
 
 
-# --- git: a pinned identity, no user or system configuration ------------------------------
-
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "Template Tests",
-    "GIT_AUTHOR_EMAIL": "tests@example.invalid",
-    "GIT_COMMITTER_NAME": "Template Tests",
-    "GIT_COMMITTER_EMAIL": "tests@example.invalid",
-    "GIT_CONFIG_NOSYSTEM": "1",
-    "GIT_CONFIG_GLOBAL": os.devnull,
-}
-
-
-def git(cwd: Path, *args: str) -> str:
-    """Run git in ``cwd`` with the pinned identity; return stdout (AssertionError on failure)."""
-    proc = subprocess.run(["git", *args], cwd=cwd, env={**os.environ, **GIT_ENV}, capture_output=True,
-                          text=True, check=False)
-    if proc.returncode != 0:
-        raise AssertionError(f"git {' '.join(args)} failed in {cwd}:\n{proc.stdout}{proc.stderr}")
-    return proc.stdout.strip()
-
-
-def commit_all(repo: Path, message: str) -> str:
-    """Stage everything in ``repo``, commit, return the new HEAD sha."""
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "--no-verify", "-m", message)
-    return git(repo, "rev-parse", "HEAD")
+# git with a pinned identity: the shared helpers of tests/templates/conftest.py
+from conftest import GIT_ENV, commit_all, git  # noqa: E402,F401  (re-exported to the express tests)
 
 
 def copy_express_template(dest: Path) -> Path:
