@@ -3,7 +3,7 @@
 Layout under the work dir (``benchmarks/.work`` by default, git-ignored)::
 
     venvs/peers/             cruft and copier (pinned, from the package index)
-    venvs/cookiepatcher/     this repository installed editable
+    venvs/cookiepatcher/     this repository installed (a regular install, reinstalled when its code changes)
     home/<tool>/             the HOME each tool runs with
     fixtures/<scenario>/tpl-cc.git, tpl-copier.git     bare template repos (tags v1, v2)
     fixtures/<scenario>/projects/<tool>/bench_service  the user's project (v1 + local edits)

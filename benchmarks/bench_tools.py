@@ -162,8 +162,11 @@ def ensure_venv(venv: Path, requirements: list[str], say: Callable[[str], None],
     say(f"setting up {venv} ({' '.join(requirements)}) ...")
     if not (venv / "bin" / "python").exists():
         subprocess.run([shutil.which("python3") or "python3", "-m", "venv", str(venv)], check=True)
-    res = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check", *requirements],
-                         capture_output=True, text=True)
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+    res = subprocess.run([*pip, *requirements], capture_output=True, text=True)
+    if res.returncode == 0 and marker.exists():
+        # same version number, new code (a local source tree): install it again, without its dependencies
+        res = subprocess.run([*pip, "--no-deps", "--force-reinstall", *requirements], capture_output=True, text=True)
     if res.returncode != 0:
         raise RuntimeError(f"pip install into {venv} failed:\n" + "\n".join((res.stdout + res.stderr).splitlines()[-15:]))
     marker.write_text(wanted)

@@ -12,7 +12,7 @@ PASS/FAIL per target of issue #6::
 
 It needs Python >= 3.11, git and access to the package index (first run only: it creates
 ``benchmarks/.work/venvs/peers`` with pinned cruft and copier, and
-``benchmarks/.work/venvs/cookiepatcher`` with this repository installed editable).
+``benchmarks/.work/venvs/cookiepatcher`` with this repository installed, not editable).
 """
 from __future__ import annotations
 
@@ -46,9 +46,12 @@ def setup_tools(work: Path, args: argparse.Namespace) -> tuple[list[T.Tool], str
         exe = Path(args.cookiepatcher)
     else:
         exe = venvs / "cookiepatcher" / "bin" / "cookiepatcher"
-        stamp = hashlib.sha256((REPO / "pyproject.toml").read_bytes()).hexdigest()
+        # a regular install, as users have it (compiled modules; no editable-import hook)
+        digest = hashlib.sha256((REPO / "pyproject.toml").read_bytes())
+        for path in sorted((REPO / "cookiepatcher").rglob("*.py")):
+            digest.update(path.relative_to(REPO).as_posix().encode() + b"\0" + path.read_bytes())
         try:
-            T.ensure_venv(venvs / "cookiepatcher", ["-e", str(REPO)], say, stamp=stamp)
+            T.ensure_venv(venvs / "cookiepatcher", [str(REPO)], say, stamp=digest.hexdigest())
         except RuntimeError as exc:
             note = f"cookiepatcher not benchmarked: {exc}"
     if not note:

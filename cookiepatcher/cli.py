@@ -6,20 +6,37 @@ stderr) or, for ``check``, out of date; 2 refused or failed with nothing changed
 from __future__ import annotations
 
 import json
-import logging
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
-from cookiepatcher import cli_bot
 from cookiepatcher.errors import CookiepatcherError
 from cookiepatcher.record import find_project_dir
 
 
 class _Group(click.Group):
-    """Maps :class:`CookiepatcherError` to one stderr line and exit code 2."""
+    """Maps :class:`CookiepatcherError` to one stderr line and exit code 2, and loads
+    the bot's commands (``pr``, ``fleet``: :mod:`cookiepatcher.cli_bot`) only when one
+    of them is asked for or listed, so ``check`` and ``update`` start faster."""
+
+    _BOT_COMMANDS = ("pr", "fleet")
+
+    def _load_bot(self) -> None:
+        if "pr" not in self.commands:
+            from cookiepatcher import cli_bot
+
+            cli_bot.register(self)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self._BOT_COMMANDS:
+            self._load_bot()
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._load_bot()
+        return super().list_commands(ctx)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -62,6 +79,8 @@ def main(ctx: click.Context) -> None:
     Run without a command inside a generated project to update it.
     """
     # cookiecutter logs hook failures with tracebacks; the error line is ours to print
+    import logging
+
     cc_log = logging.getLogger("cookiecutter")
     cc_log.addHandler(logging.NullHandler())
     cc_log.propagate = False
@@ -192,6 +211,3 @@ def link(template: str | None, answers: tuple[str, ...], checkout: str | None, d
                                     answers=_assignments(answers), ask=_ask if interactive else None, offline=offline)
     how = f" (detected: {distance} differing lines)" if distance is not None else ""
     click.echo(f"linked to {record.template} at {record.commit[:12]}{how}; commit cookiepatcher.json")
-
-
-cli_bot.register(main)

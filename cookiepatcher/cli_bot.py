@@ -76,9 +76,12 @@ def _open(forge_kind: str | None, base_url: str | None, token_env: str | None, r
 @click.option("--dry-run", is_flag=True, help="Print the request that would be opened or updated; push and write nothing.")
 @click.option("--offline", is_flag=True, help="Never fetch the template (use the cache).")
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON on stdout.")
+# set by `cookiepatcher fleet`, which has just cloned the repository: its remote-tracking
+# refs are current, so the remote need not be asked again
+@click.option("--fresh-clone", is_flag=True, hidden=True)
 def pr_command(project_dir: Path, repo: str | None, forge_kind: str | None, base_url: str | None, token_env: str | None,
                branch: str, base: str | None, remote: str, labels: tuple[str, ...], conflict_label: str,
-               dry_run: bool, offline: bool, as_json: bool) -> None:
+               dry_run: bool, offline: bool, as_json: bool, fresh_clone: bool) -> None:
     """Open or update the template-upgrade pull request of this repository.
 
     Exit code: 0 done (or nothing to do), 1 the request carries conflicts or the bot's
@@ -93,7 +96,7 @@ def pr_command(project_dir: Path, repo: str | None, forge_kind: str | None, base
         use_forge = forge if (forge.has_token or not dry_run) else None
         outcome = run_pr(project_dir, forge=use_forge, repo=repo or _detect_repo(remote_url), branch=branch, base=base,
                          remote=remote, labels=labels or DEFAULT_LABELS, conflict_label=conflict_label,
-                         dry_run=dry_run, offline=offline)
+                         dry_run=dry_run, offline=offline, fresh_clone=fresh_clone)
     except CookiepatcherError as exc:
         _fail(exc, forge.redact if forge else (lambda s: s))
     redact = forge.redact if forge else (lambda s: s)

@@ -2,9 +2,10 @@
 
 Repositories come from a list file (one ``owner/name`` a line, optionally followed by
 a clone URL; ``#`` comments) or from an organisation (GitHub) / group (GitLab). Each
-one is cloned into a scratch folder and ``cookiepatcher pr --json`` runs there in its
-own process (cookiecutter changes the working directory while rendering, so renders
-cannot share a process), at most ``jobs`` at a time. A failure in one repository is
+one is cloned (without a checkout) into a scratch folder and ``cookiepatcher pr --json``
+runs there in its own process, a fork of this one where possible (cookiecutter changes
+the working directory while rendering, so renders cannot share a process), at most
+``jobs`` at a time. A failure in one repository is
 recorded with its reason and never stops the others.
 
 Exit code (:attr:`FleetReport.exit_code`): 0 all fine, 1 some requests carry conflicts
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from cookiepatcher.errors import CookiepatcherError
+from cookiepatcher.source import FETCHED_SINCE_ENV
 
 #: summary rows, in display order
 CATEGORIES = ("up to date", "PR opened", "PR updated", "PR unchanged", "conflicts", "blocked", "declined", "failed")
@@ -176,21 +178,40 @@ Runner = Callable[[FleetEntry], RepoResult]
 
 @dataclass
 class SubprocessRunner:
-    """Clone one repository and run ``cookiepatcher pr --json`` in it, in a new process.
+    """Clone one repository and run ``cookiepatcher pr --json`` in it, in its own process.
+
+    Where the platform can ``fork`` (Linux, macOS), the process is a fork of this one:
+    the modules are already imported, so each repository costs no interpreter start-up;
+    elsewhere it is a new ``python -m cookiepatcher``. The clone has no checkout:
+    ``pr`` works in git's object database alone. Each run sees
+    ``$COOKIEPATCHER_FETCHED_SINCE`` = the runner's creation time, so a template mirror is
+    fetched once per fleet run, not once per repository.
 
     Args:
         forge: the forge (clone URL lookups, token for ``git clone``); its token also
             reaches the child through the inherited environment, never its arguments.
         pr_args: extra ``cookiepatcher pr`` arguments (``--forge``, ``--base-url``, ...).
         workdir: scratch folder for clones (each removed after its run).
-        timeout: seconds before one repository counts as failed.
+        timeout: seconds before one repository counts as failed (its process is killed).
     """
 
     forge: Any
     pr_args: list[str]
     workdir: Path
     timeout: float = 900.0
+    started: float = field(default_factory=time.time)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        if hasattr(os, "fork"):  # imported once here, inherited by every forked run
+            import gc
+
+            from cookiepatcher import cli, pr, render  # noqa: F401
+
+            render.preload()
+            # keep the collector off the objects imported so far: its passes would write
+            # to every page the forked runs share with this process (copy-on-write)
+            gc.freeze()
 
     def __call__(self, entry: FleetEntry) -> RepoResult:
         dest = Path(tempfile.mkdtemp(prefix=re.sub(r"\W", "_", entry.repo)[-40:] + "-", dir=self.workdir))
@@ -200,22 +221,118 @@ class SubprocessRunner:
                 with self._lock:
                     url = self.forge.repo_info(entry.repo).clone_url
             env = {**os.environ, **self.forge.git_auth_env(url), "GIT_TERMINAL_PROMPT": "0"}
-            clone = subprocess.run(["git", "clone", "--quiet", "--no-tags", url, str(dest / "repo")],
+            clone = subprocess.run(["git", "clone", "--quiet", "--no-tags", "--no-checkout", url, str(dest / "repo")],
                                    capture_output=True, text=True, env=env, timeout=self.timeout)
             if clone.returncode != 0:
                 return RepoResult(entry.repo, "failed", _last_line(clone.stderr) or "git clone failed")
-            proc = subprocess.run(
-                [sys.executable, "-m", "cookiepatcher", "pr", "--json", "--repo", entry.repo, *self.pr_args],
-                cwd=dest / "repo", capture_output=True, text=True, timeout=self.timeout,
-            )
-            data = _json_tail(proc.stdout)
+            args = ["pr", "--json", "--repo", entry.repo, "--fresh-clone", *self.pr_args]
+            if hasattr(os, "fork"):
+                code, out, err = _run_forked(args, dest / "repo", dest, self.timeout, {FETCHED_SINCE_ENV: repr(self.started)})
+            else:
+                proc = subprocess.run([sys.executable, "-m", "cookiepatcher", *args], cwd=dest / "repo", capture_output=True,
+                                      text=True, timeout=self.timeout, env={**os.environ, FETCHED_SINCE_ENV: repr(self.started)})
+                code, out, err = proc.returncode, proc.stdout, proc.stderr
+            if code is None:
+                return RepoResult(entry.repo, "failed", f"timed out after {self.timeout:.0f}s")
+            data = _json_tail(out)
             if data is None:
-                return RepoResult(entry.repo, "failed", _last_line(proc.stderr) or f"cookiepatcher pr exited {proc.returncode}")
+                return RepoResult(entry.repo, "failed", _last_line(err) or f"cookiepatcher pr exited {code}")
             return RepoResult(entry.repo, data["status"], data["message"], data.get("url"), list(data.get("conflicts") or []))
         except subprocess.TimeoutExpired:
             return RepoResult(entry.repo, "failed", f"timed out after {self.timeout:.0f}s")
         finally:
             shutil.rmtree(dest, ignore_errors=True)
+
+
+def _run_forked(args: list[str], cwd: Path, scratch: Path, timeout: float, env: dict[str, str]) -> tuple[int | None, str, str]:
+    """Run ``cookiepatcher ARGS`` in a forked child of this process, in ``cwd``, with
+    ``env`` added to its environment and stdin from ``/dev/null``.
+
+    Returns ``(exit code, stdout, stderr)``; the exit code is ``None`` when the child ran
+    past ``timeout`` seconds (it is then killed). The child dies with this process.
+    """
+    out_path, err_path = scratch / "stdout", scratch / "stderr"
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # child: never returns
+        code = 70
+        try:
+            # drop every descriptor inherited from this process's other threads (the
+            # pipes of their git processes, sockets), so none waits on this child
+            os.closerange(3, _max_fd())
+            from cookiepatcher import git
+
+            git._die_with_parent()
+            os.chdir(cwd)
+            os.environ.update(env)
+            for fd, path, flags in ((0, os.devnull, os.O_RDONLY), (1, out_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC),
+                                    (2, err_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)):
+                new = os.open(path, flags, 0o600)
+                os.dup2(new, fd)
+                os.close(new)
+            # new stream objects: another thread of the parent may have held the old ones' locks at fork time
+            sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115
+            sys.stdout = open(1, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
+            sys.stderr = open(2, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
+            from cookiepatcher import update
+            from cookiepatcher.cli import main
+
+            update.PARALLEL_RENDERS = False  # the fleet's jobs already use the cores
+            try:
+                main.main(args=args, prog_name="cookiepatcher", standalone_mode=True)
+                code = 0
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        except BaseException:  # a bug: its traceback goes to the captured stderr
+            import traceback
+
+            traceback.print_exc()
+        finally:
+            try:
+                sys.stdout.flush()
+                sys.stderr.flush()
+            finally:
+                os._exit(code)
+    status = _wait(pid, timeout)
+    read = lambda p: p.read_text(encoding="utf-8", errors="replace") if p.exists() else ""  # noqa: E731
+    return status, read(out_path), read(err_path)
+
+
+def _max_fd() -> int:
+    try:
+        return max(256, os.sysconf("SC_OPEN_MAX"))
+    except (AttributeError, ValueError, OSError):
+        return 4096
+
+
+def _wait(pid: int, timeout: float) -> int | None:
+    """Exit code of child ``pid``, or ``None`` after killing it when it outlives ``timeout``."""
+    import select
+    import signal
+
+    deadline = time.monotonic() + timeout
+    try:
+        pidfd = os.pidfd_open(pid)  # Linux: sleep until the child exits, no polling
+    except (AttributeError, OSError):
+        pidfd = None
+    try:
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                return os.waitstatus_to_exitcode(status)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                return None
+            if pidfd is not None:
+                select.select([pidfd], [], [], left)
+            else:
+                time.sleep(min(0.02, left))
+    finally:
+        if pidfd is not None:
+            os.close(pidfd)
 
 
 def _last_line(text: str) -> str:

@@ -16,7 +16,6 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pathspec
 
 from cookiepatcher import git
 from cookiepatcher.record import RECORD_FILE
@@ -201,6 +200,8 @@ def merge_renders(
     base_render = {p: e for p, e in base_render.items() if p != RECORD_FILE}
     theirs_render = {p: e for p, e in theirs_render.items() if p != RECORD_FILE}
     if skip:
+        import pathspec  # only projects with skip patterns pay for the import
+
         spec = pathspec.GitIgnoreSpec.from_lines(skip)
         for side in (base_render, theirs_render):
             for p in [p for p in side if spec.match_file(p)]:

@@ -1,11 +1,12 @@
 """``cookiepatcher pr``: one upgrade pull request per template, kept current.
 
 Run in a clone of a service repository (locally or in CI). When the template ref the
-service follows has moved past the commit recorded on the base branch, the upgrade
-(:func:`cookiepatcher.update.update_project`) runs in a temporary ``git worktree`` of
-the base branch, is committed on the bot's branch (one stable name per repository,
-default ``cookiepatcher/update``), pushed with ``--force-with-lease`` and opened as
-(or updated into) the pull/merge request. The user's own checkout is never touched.
+service follows has moved past the commit recorded on the base branch, the upgrade of the
+base branch's commit is computed in git's object database alone
+(:func:`cookiepatcher.update.upgrade_tree`: no working tree, no checkout), committed with
+``git commit-tree`` on the bot's branch (one stable name per repository, default
+``cookiepatcher/update``), pushed with ``--force-with-lease`` and opened as (or updated
+into) the pull/merge request. The user's own checkout and index are never touched.
 
 Idempotence rules (each a :data:`STATUSES` value):
 
@@ -25,11 +26,8 @@ the request body carries a hidden marker ``<!-- cookiepatcher:pr {json} -->``.
 """
 from __future__ import annotations
 
-import contextlib
 import os
 import re
-import tempfile
-from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +38,7 @@ from cookiepatcher.forge.base import ChangeRequest, Forge
 from cookiepatcher.forge.body import MARKER, marker_data, render_body, render_title
 from cookiepatcher.record import RECORD_FILE, parse_record
 from cookiepatcher.source import open_template
+from cookiepatcher.update import upgrade_tree
 
 DEFAULT_BRANCH = "cookiepatcher/update"
 DEFAULT_LABELS = ("cookiepatcher",)
@@ -127,21 +126,6 @@ def _branch_commits(root: Path, base_sha: str, head_sha: str) -> tuple[list[str]
     return foreign, newest_target
 
 
-@contextlib.contextmanager
-def _worktree(root: Path, commit: str) -> Iterator[Path]:
-    with tempfile.TemporaryDirectory(prefix="cookiepatcher-pr-") as tmp:
-        path = Path(tmp) / "wt"
-        # the service's own hooks (post-checkout, post-commit, husky's hooksPath) must not
-        # run on the bot's worktree: point git at an empty hooks folder
-        (Path(tmp) / "no-hooks").mkdir()
-        git.run(["-c", f"core.hooksPath={Path(tmp) / 'no-hooks'}", "worktree", "add", "--detach", "--quiet", str(path), commit], root)
-        try:
-            yield path
-        finally:
-            git.run(["worktree", "remove", "--force", str(path)], root, check=False)
-            git.run(["worktree", "prune"], root, check=False)
-
-
 def _commit_message(template: str, result: Any) -> str:
     ref = f" ({result.to_ref})" if result.to_ref else ""
     lines = [f"Update template to {result.to_commit[:12]}{ref}", "",
@@ -152,13 +136,11 @@ def _commit_message(template: str, result: Any) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _commit(wt: Path, message: str) -> str:
-    git.run(["add", "-A", "."], wt)
-    env = {} if git.run(["config", "user.email"], wt, check=False).stdout.strip() else _BOT_IDENTITY
-    no_hooks = wt.parent / "no-hooks"
-    git.run(["-c", f"core.hooksPath={no_hooks}", "commit", "--quiet", "--no-verify", "--allow-empty", "-F", "-"],
-            wt, env=env, input=message.encode())
-    return git.out(["rev-parse", "HEAD"], wt)
+def _commit(root: Path, tree: str, parent: str, message: str) -> str:
+    """Commit ``tree`` on top of ``parent`` (no working tree, no hooks: ``git commit-tree``);
+    the repository's identity, else the bot's. Returns the new commit's sha."""
+    env = {} if git.run(["config", "user.email"], root, check=False).stdout.strip() else _BOT_IDENTITY
+    return git.out(["commit-tree", tree, "-p", parent, "-F", "-"], root, env=env, input=message.encode())
 
 
 def _blocked_comment(branch: str, foreign: list[str], template: str, target: str, noun: str) -> str:
@@ -185,7 +167,7 @@ def _run_pr(
     conflict_label: str = CONFLICT_LABEL,
     dry_run: bool = False,
     offline: bool = False,
-    update: Callable[..., Any] | None = None,
+    fresh_clone: bool = False,
 ) -> PrOutcome:
     """:func:`run_pr` without the environment bookkeeping."""
     if forge is None and not dry_run:
@@ -209,14 +191,21 @@ def _run_pr(
     os.environ.update(auth)  # restored by run_pr; lets the template fetch (same forge host) authenticate too
     noun = forge.noun if forge else "pull request"
 
+    if fresh_clone:
+        # just cloned (full history, every branch): the remote-tracking refs are the remote's state
+        head_ref = git.run(["symbolic-ref", "--quiet", f"refs/remotes/{remote}/HEAD"], root, check=False).stdout.decode().strip()
+        base = base or head_ref.removeprefix(f"refs/remotes/{remote}/") or None
     if base is None:
         base = forge.repo_info(repo).default_branch if forge and repo else _remote_default_branch(root, where, auth)
     tracking = f"refs/remotes/{remote}/{base}"
-    # a shallow clone (CI checkouts) would make base..branch list base history as foreign commits
-    shallow = git.out(["rev-parse", "--is-shallow-repository"], root) == "true"
-    unshallow = ["--unshallow"] if shallow else []
-    git.run(["fetch", "--quiet", "--no-tags", *unshallow, where, f"+refs/heads/{base}:{tracking}"], root, env=auth)
-    base_sha = git.out(["rev-parse", tracking], root)
+    if not fresh_clone:
+        # a shallow clone (CI checkouts) would make base..branch list base history as foreign commits
+        shallow = git.out(["rev-parse", "--is-shallow-repository"], root) == "true"
+        unshallow = ["--unshallow"] if shallow else []
+        git.run(["fetch", "--quiet", "--no-tags", *unshallow, where, f"+refs/heads/{base}:{tracking}"], root, env=auth)
+    base_sha, fresh_branch_sha = git.resolve_many(root, [tracking, f"refs/remotes/{remote}/{branch}"])
+    if base_sha is None:
+        raise CookiepatcherError(f"remote '{remote}' has no branch {base}; pass --base BRANCH")
     shown = git.run(["show", f"{base_sha}:{record_path}"], root, check=False)
     if shown.returncode != 0:
         raise CookiepatcherError(f"branch {base} has no {record_path}; is this a generated service? (see `cookiepatcher link`)")
@@ -227,8 +216,8 @@ def _run_pr(
     if target == record.commit:
         return PrOutcome("up-to-date", f"{base} records the latest template commit {target[:12]}", **common)
 
-    remote_sha = _ls_remote(root, where, f"refs/heads/{branch}", auth)
-    if remote_sha:
+    remote_sha = fresh_branch_sha if fresh_clone else _ls_remote(root, where, f"refs/heads/{branch}", auth)
+    if remote_sha and not fresh_clone:
         git.run(["fetch", "--quiet", "--no-tags", where, f"+refs/heads/{branch}:refs/remotes/{remote}/{branch}"], root, env=auth)
     crs = forge.find_change_requests(repo, branch) if forge and repo and (forge.has_token or not dry_run) else []
     open_cr = next((c for c in crs if c.state == "open"), None)
@@ -252,23 +241,26 @@ def _run_pr(
             return PrOutcome("declined", f"{noun} #{declined.number} for template commit {target[:12]} was {declined.state}; not reopened",
                              url=declined.url, number=declined.number, **common)
 
-    assert update is not None
-    with _worktree(root, base_sha) as wt:
-        result = update(wt / rel if rel != "." else wt, no_input=True, offline=offline)
-        if result.up_to_date:
-            return PrOutcome("up-to-date", "the upgrade changes nothing", **common)
-        commit_sha = _commit(wt, _commit_message(record.template, result))
-        commits = [(sha, subject, source.browse_url(sha)) for sha, subject in source.log(result.from_commit, result.to_commit)]
-        title = render_title(record.template, result.to_commit, result.to_ref)
-        body = render_body(result, template=record.template, commits=commits, browse=source.browse_url,
-                           branch=branch, base=base, noun=noun)
-        common.update(to_commit=result.to_commit, conflicts=list(result.conflicts), title=title, body=body)
-        if dry_run:
-            verb = f"update {noun} #{open_cr.number}" if open_cr else f"open a {noun}"
-            return PrOutcome("dry-run", f"would {verb}: {title}", url=open_cr.url if open_cr else None, **common)
-        lease = f"--force-with-lease=refs/heads/{branch}:{remote_sha or ''}"
-        push = git.run(["push", "--quiet", "--no-verify", lease, where, f"{commit_sha}:refs/heads/{branch}"],
-                       root, env=auth, check=False)
+    if not source.has_commit(record.commit):  # fetches once if it is missing
+        raise CookiepatcherError(f"recorded template commit {record.commit[:12]} is no longer in {record.template} "
+                                 f"(history rewritten?); re-link with `cookiepatcher link {record.template} --commit SHA`")
+    # the template was fetched above: the upgrade uses that state (offline), so the
+    # title, body and content all name the same target commit
+    result, tree = upgrade_tree(root, base_sha, "" if rel == "." else rel + "/", record, offline=True)
+    if tree is None:
+        return PrOutcome("up-to-date", "the upgrade changes nothing", **common)
+    commit_sha = _commit(root, tree, base_sha, _commit_message(record.template, result))
+    commits = [(sha, subject, source.browse_url(sha)) for sha, subject in source.log(result.from_commit, result.to_commit)]
+    title = render_title(record.template, result.to_commit, result.to_ref)
+    body = render_body(result, template=record.template, commits=commits, browse=source.browse_url,
+                       branch=branch, base=base, noun=noun)
+    common.update(to_commit=result.to_commit, conflicts=list(result.conflicts), title=title, body=body)
+    if dry_run:
+        verb = f"update {noun} #{open_cr.number}" if open_cr else f"open a {noun}"
+        return PrOutcome("dry-run", f"would {verb}: {title}", url=open_cr.url if open_cr else None, **common)
+    lease = f"--force-with-lease=refs/heads/{branch}:{remote_sha or ''}"
+    push = git.run(["push", "--quiet", "--no-verify", lease, where, f"{commit_sha}:refs/heads/{branch}"],
+                   root, env=auth, check=False)
     if push.returncode != 0:
         detail = push.stderr.decode("utf-8", "replace").strip().splitlines()
         raise CookiepatcherError(f"push to {branch} refused ({detail[-1] if detail else 'no detail'}); someone else pushed meanwhile? re-run")
@@ -292,15 +284,13 @@ def _run_pr(
     return PrOutcome(status, f"{verb} {noun} #{cr.number}{suffix}: {cr.url}", url=cr.url, number=cr.number, **common)
 
 
-def run_pr(project_dir: Path, *, forge: Forge | None, repo: str | None, update: Callable[..., Any] | None = None,
-           **options: Any) -> PrOutcome:
+def run_pr(project_dir: Path, *, forge: Forge | None, repo: str | None, **options: Any) -> PrOutcome:
     """Open or update the template-upgrade pull/merge request of one repository.
 
     Args:
         project_dir: the service folder (holds ``cookiepatcher.json``) inside a clone.
         forge: the forge holding ``repo``; ``None`` only with ``dry_run`` (no lookups).
         repo: ``owner/name`` on the forge.
-        update: the upgrade function (default :func:`cookiepatcher.update.update_project`).
         options: ``branch`` (the bot's branch, default ``cookiepatcher/update``), ``base``
             (target branch, default the repository's default branch), ``remote``
             (default ``origin``), ``labels`` (put on every request), ``conflict_label``
@@ -319,11 +309,9 @@ def run_pr(project_dir: Path, *, forge: Forge | None, repo: str | None, update: 
     forge token as an HTTP header to the forge's host only, through ``GIT_CONFIG_*``
     environment variables that are removed afterwards.
     """
-    if update is None:
-        from cookiepatcher.update import update_project as update
     saved = {k: v for k, v in os.environ.items() if k.startswith("GIT_CONFIG_")}
     try:
-        return _run_pr(project_dir, forge=forge, repo=repo, update=update, **options)
+        return _run_pr(project_dir, forge=forge, repo=repo, **options)
     finally:
         for key in [k for k in os.environ if k.startswith("GIT_CONFIG_")]:
             del os.environ[key]

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cookiepatcher import git
+from cookiepatcher import git, rendercache
 from cookiepatcher.answers import resolve_answers
 from cookiepatcher.errors import RefusedError, TemplateError
 from cookiepatcher.merge import Entries, render_entries
@@ -108,7 +108,8 @@ def template_folder(source: TemplateSource, sha: str, directory: str | None, scr
 def render_at(repo: Path, source: TemplateSource, sha: str, directory: str | None, answers: dict[str, Any], scratch: Path, *,
               checkout: str | None, what: str, ask=None, decided: dict[str, Any] | None = None,
               only: tuple[str, list[str]] | None = None, output_dir_value: str | None = None,
-              repo_dir_value: str | None = None, answer_flag: str | None = None) -> tuple[Rendered, Entries]:
+              repo_dir_value: str | None = None, answer_flag: str | None = None,
+              cache_volatile: str | None = None) -> tuple[Rendered, Entries]:
     """Render the template at ``sha`` with ``answers`` (kept verbatim) and hash it into ``repo``.
 
     Every render uses the same template and output paths under ``scratch``, so
@@ -119,11 +120,24 @@ def render_at(repo: Path, source: TemplateSource, sha: str, directory: str | Non
         output_dir_value: the ``_output_dir`` the template sees (the project's parent folder).
         repo_dir_value: the ``_repo_dir`` the template sees, for renders running side by
             side in different folders (templates without hooks only).
+        cache_volatile: use the render cache (:mod:`cookiepatcher.rendercache`; not with
+            ``ask``): the run's temporary folder, which a cached render must not contain.
 
     Returns:
         The render (its context; the folder is temporary) and its entries in ``repo``'s
         object database.
     """
+    cache_key = None
+    if cache_volatile is not None and ask is None:
+        cache_key = rendercache.key(template=source.location, commit=sha, directory=directory, answers=answers,
+                                    checkout=checkout, output_dir=output_dir_value, only=only,
+                                    repo_dir=None if repo_dir_value is None else "shared")
+        hit = rendercache.load(cache_key, repo)
+        if hit is not None:
+            entries, context, known = hit
+            if decided is not None:
+                decided.update(known)
+            return Rendered(project=scratch / "render", context=context), entries
     folder = template_folder(source, sha, directory, scratch, what, only)
     out = scratch / "render"
     if out.exists():
@@ -135,4 +149,7 @@ def render_at(repo: Path, source: TemplateSource, sha: str, directory: str | Non
 
     rendered = render(folder, out, answers, template=source.location, checkout=checkout, mode="upgrade", prompt=prompt,
                       output_dir_value=output_dir_value, repo_dir_value=repo_dir_value, answer_flag=answer_flag)
-    return rendered, render_entries(repo, rendered.project)
+    entries = render_entries(repo, rendered.project)
+    if cache_key is not None:
+        rendercache.store(cache_key, repo, entries, rendered.context, dict(decided or {}), volatile=cache_volatile)
+    return rendered, entries

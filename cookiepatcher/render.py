@@ -73,6 +73,63 @@ def load_context(template_dir: Path, answers: Mapping[str, Any] | None = None,
         raise TemplateError(f"an answer does not fit the template: {exc}; change it with --set KEY=VALUE") from None
 
 
+def preload() -> None:
+    """Import what a render needs (Jinja, cookiecutter, its extensions), so processes
+    forked afterwards (``cookiepatcher fleet``) do not each pay for the imports."""
+    import arrow  # noqa: F401
+    import jinja2  # noqa: F401
+    from cookiecutter import extensions, generate, prompt  # noqa: F401
+
+
+@contextlib.contextmanager
+def _compiled_template_cache() -> Iterator[None]:
+    """Let cookiecutter's Jinja environments keep compiled templates across runs, in
+    ``<cache>/jinja/<config>/`` (Jinja's own ``FileSystemBytecodeCache``).
+
+    Jinja checks each cached entry against the template's source text (sha1), but not
+    against the environment's settings, so the folder is keyed by everything that
+    changes compilation: Jinja's and cookiecutter's versions, the extensions and the
+    template's ``_jinja2_env_vars``; templates with their own ``_extensions`` (whose code
+    may change between template versions) are not cached. Template names are relative to the template folder
+    (cookiecutter renders inside it), so entries are shared between renders and runs.
+    Without a usable cache folder nothing is cached.
+    """
+    import hashlib
+
+    import cookiecutter
+    import jinja2
+    from cookiecutter import generate
+
+    from cookiepatcher.source import cache_dir
+
+    try:
+        root = cache_dir() / "jinja"
+    except Exception:  # noqa: BLE001 - no cache location: compile every time
+        yield
+        return
+    original = generate.create_env_with_context
+
+    def create_env_with_context(context: dict[str, Any]) -> Any:
+        env = original(context)
+        if context.get("cookiecutter", {}).get("_extensions"):
+            return env  # the template's own extensions may compile tags differently per version
+        config = repr((jinja2.__version__, cookiecutter.__version__, sorted(env.extensions),
+                       sorted((k, repr(v)) for k, v in context.get("cookiecutter", {}).get("_jinja2_env_vars", {}).items())))
+        folder = root / hashlib.sha256(config.encode()).hexdigest()[:16]
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            return env
+        env.bytecode_cache = jinja2.FileSystemBytecodeCache(str(folder))
+        return env
+
+    generate.create_env_with_context = create_env_with_context
+    try:
+        yield
+    finally:
+        generate.create_env_with_context = original
+
+
 @contextlib.contextmanager
 def _deterministic() -> Iterator[None]:
     """Seed cookiecutter's random/uuid extensions and freeze its ``now`` tag."""
@@ -296,7 +353,7 @@ def render(
     context = {"cookiecutter": load_context(template_dir, None if prompt else answers, default_context)}
     context["_cookiecutter"] = {k: v for k, v in context["cookiecutter"].items() if not k.startswith("_")}
     det = _deterministic() if mode == "upgrade" else contextlib.nullcontext()
-    with det, _render_env(mode, template_dir):
+    with det, _compiled_template_cache(), _render_env(mode, template_dir):
         try:
             if prompt is not None:
                 values = prompt(context)

@@ -52,6 +52,13 @@ def is_remote(location: str) -> bool:
     return bool(_URL_RE.match(location))
 
 
+#: name of the stamp file a mirror carries, touched after every fetch or clone
+FETCH_STAMP = "cookiepatcher-fetched"
+#: environment variable: a Unix time; a mirror fetched at or after it counts as fresh
+#: (``cookiepatcher fleet`` sets it, so its many ``pr`` runs fetch each template once)
+FETCHED_SINCE_ENV = "COOKIEPATCHER_FETCHED_SINCE"
+
+
 def cache_dir() -> Path:
     """Root of the mirror cache: ``$COOKIEPATCHER_CACHE_DIR`` or the user cache dir."""
     env = os.environ.get("COOKIEPATCHER_CACHE_DIR")
@@ -92,14 +99,28 @@ class TemplateSource:
         Raises:
             TemplateError: the template cannot be reached.
         """
-        if self.url is None or self.offline or self._fetched:
+        if self.url is None or self.offline or self._fetched or self._fresh():
             return
         with self._lock():
+            if self._fresh():  # fetched by another process while this one waited
+                return
             proc = git.run(["fetch", "--prune", "--quiet", "--tags", self.url,
                             "+refs/heads/*:refs/heads/*"], self.repo, check=False)
-        if proc.returncode != 0:
-            raise TemplateError(f"cannot reach template {self.location}: {_first_error(proc.stderr)}; check the URL and network, or pass --offline to use the cache")
+            if proc.returncode != 0:
+                raise TemplateError(f"cannot reach template {self.location}: {_first_error(proc.stderr)}; check the URL and network, or pass --offline to use the cache")
+            _mark_fetched(self.repo)
         self._fetched = True
+
+    def _fresh(self) -> bool:
+        """True when the mirror was fetched at or after ``$COOKIEPATCHER_FETCHED_SINCE``
+        (a Unix time; unset = never fresh, so every run sees the template's latest)."""
+        since = os.environ.get(FETCHED_SINCE_ENV)
+        if not since:
+            return False
+        try:
+            return (self.repo / FETCH_STAMP).stat().st_mtime >= float(since)
+        except (OSError, ValueError):
+            return False
 
     # -- refs and commits --------------------------------------------------------------
     def _lookup(self, ref: str | None) -> tuple[str | None, bool]:
@@ -191,6 +212,14 @@ class TemplateSource:
         return dest
 
 
+def _mark_fetched(mirror: Path) -> None:
+    """Record that ``mirror`` was just fetched (its stamp file's time)."""
+    try:
+        (mirror / FETCH_STAMP).touch()
+    except OSError:  # a read-only cache still works; it is only fetched more often
+        pass
+
+
 def _first_error(stderr: bytes) -> str:
     lines = [ln.strip() for ln in stderr.decode("utf-8", "replace").splitlines() if ln.strip()]
     return next((ln for ln in lines if ln.startswith(("fatal", "error"))), lines[0] if lines else "unknown error")
@@ -251,5 +280,6 @@ def open_template(template: str, *, offline: bool = False, abbreviations: dict[s
                 # keep no credentials on disk: the mirror's remote is the stripped URL
                 git.run(["remote", "set-url", "origin", strip_credentials(url)], tmp, check=False)
                 os.replace(tmp, mirror)
+                _mark_fetched(mirror)
         source._fetched = True
     return source

@@ -18,14 +18,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cookiepatcher import git, incremental
+from cookiepatcher import git, incremental, rendercache
 from cookiepatcher.answers import coerce
 from cookiepatcher.apply import check_clean, check_untracked, write_result
 from cookiepatcher.errors import CookiepatcherError, RefusedError
 from cookiepatcher.merge import merge_renders
-from cookiepatcher.project import locate, render_at
+from cookiepatcher.project import Project, locate, render_at
 from cookiepatcher.record import RECORD_FILE, Record, dumps_record, load_record, public_context
 from cookiepatcher.source import open_template
+
+#: render the two sides of an incremental upgrade side by side (a forked child renders
+#: the base); ``cookiepatcher fleet`` turns it off, its parallelism is across repositories
+PARALLEL_RENDERS = True
 
 STATUSES = ("updated", "added", "deleted", "renamed", "conflicted", "kept-deleted", "skipped")
 
@@ -238,6 +242,63 @@ def _update_lock(root: Path) -> Iterator[None]:
 def _update(project, record, head_entries, *, checkout, directory, no_input, set_answers, dry_run, offline, ask,
             phase) -> UpdateResult:
     """The body of :func:`update_project`, run under the repository's update lock."""
+    with tempfile.TemporaryDirectory(prefix="cookiepatcher-") as tmp:
+        scratch = Path(tmp)
+        result, upgrade = _compute(project, record, head_entries, scratch, checkout=checkout, directory=directory,
+                                   no_input=no_input, set_answers=set_answers, offline=offline, ask=ask, phase=phase)
+        result.dry_run = dry_run
+        if upgrade is None:
+            return result
+        new_tree, entries, merge = upgrade
+        creates = [p for p in entries if p not in head_entries]
+        check_untracked(project.root, creates, entries, {p for p in head_entries if p not in entries})
+        if dry_run:
+            result.diff = git.out(["diff", "--no-color", "-M", f"--relative={project.prefix}" if project.prefix else "--relative",
+                                   f"{project.head}^{{tree}}", new_tree], project.root)
+            return result
+        write_result(project.root, head_entries, entries, merge.stages, scratch, on_phase=phase)
+    return result
+
+
+def upgrade_tree(root: Path, commit: str, prefix: str, record: Record, *, offline: bool = False) -> tuple[UpdateResult, str | None]:
+    """Compute the upgrade of the project at ``prefix`` in ``commit`` without a working tree.
+
+    What the bot commits: the same merge as :func:`update_project` with ``no_input``
+    (new questions take their defaults), but only git objects are written, in ``root``'s
+    object database; no working tree, index or ref changes. Conflicted text files hold
+    conflict markers in the returned tree, as ``git merge-tree`` writes them.
+
+    Args:
+        root: a git repository (bare or not) holding ``commit``.
+        commit: the project's commit (ours).
+        prefix: the project folder inside the repository, ``""`` or ending in ``/``.
+        record: the record committed at ``commit`` (:func:`cookiepatcher.record.parse_record`).
+        offline: never fetch the template.
+
+    Returns:
+        ``(result, tree)``: the outcome and the sha of the upgraded tree (``None`` when
+        there is nothing to do; ``result.up_to_date`` is then true).
+
+    Raises:
+        CookiepatcherError: as :func:`update_project`, except the work-tree refusals.
+    """
+    root = Path(root)
+    head_tree = git.out(["rev-parse", f"{commit}^{{tree}}"], root)
+    project = Project(folder=root / prefix, root=root, prefix=prefix, head=commit, head_tree=head_tree)
+    head_entries = git.ls_tree(root, commit)
+    if prefix + RECORD_FILE not in head_entries:
+        raise RefusedError(f"{prefix}{RECORD_FILE} is not committed at {commit[:12]}")
+    with tempfile.TemporaryDirectory(prefix="cookiepatcher-") as tmp:
+        result, upgrade = _compute(project, record, head_entries, Path(tmp), checkout=None, directory=None, no_input=True,
+                                   set_answers=None, offline=offline, ask=None, phase=lambda name: None)
+    return result, upgrade[0] if upgrade else None
+
+
+def _compute(project, record, head_entries, scratch: Path, *, checkout, directory, no_input, set_answers, offline, ask,
+             phase) -> tuple[UpdateResult, tuple[str, dict[str, tuple[str, str]], Any] | None]:
+    """Render, merge and build the upgraded tree in ``project.root``'s object database;
+    write nothing else. Returns the result and ``(new_tree, entries, merge)``, or ``None``
+    in its place when there is nothing to do."""
     source = open_template(record.template, offline=offline)
     ref = checkout if checkout is not None else record.checkout
     target = source.resolve(ref)
@@ -252,81 +313,72 @@ def _update(project, record, head_entries, *, checkout, directory, no_input, set
         except ValueError as exc:
             raise RefusedError(f"--set {key}: {exc}") from None
     new_ref = ref
-    result = UpdateResult(from_commit=record.commit, to_commit=target, to_ref=new_ref, dry_run=dry_run)
+    result = UpdateResult(from_commit=record.commit, to_commit=target, to_ref=new_ref)
     if target == record.commit and not set_answers and directory == record.directory and new_ref == record.checkout:
         result.up_to_date = True
-        return result
+        return result, None
     # Render only what the change can affect, unless told otherwise (the equivalence
     # tests force full renders with COOKIEPATCHER_FULL_RENDER=1 and compare).
     only = None
     if os.environ.get("COOKIEPATCHER_FULL_RENDER") != "1" and directory == record.directory:
-        only = incremental.plan(source.repo, record.commit, target, directory, same_answers=not set_answers,
-                                checkout_changed=new_ref != record.checkout)
+        only = rendercache.cached_plan(source.repo, record.commit, target, directory, same_answers=not set_answers,
+                                       checkout_changed=new_ref != record.checkout)
 
-    with tempfile.TemporaryDirectory(prefix="cookiepatcher-") as tmp:
-        scratch = Path(tmp)
-        phase("render")
-        parent = str(project.folder.parent)
-        base_render = functools.partial(
-            render_at, project.root, source, record.commit, record.directory, dict(record.context),
-            checkout=record.checkout, what="recorded commit", output_dir_value=parent)
-        decided: dict[str, Any] = {}
-        theirs_render = functools.partial(
-            render_at, project.root, source, target, directory, answers, checkout=new_ref, what="target",
-            ask=None if no_input else ask, decided=decided, output_dir_value=parent)
-        if only:
-            # Incremental renders have no hooks, so they may run side by side in two
-            # folders, with the same _repo_dir shown to the template.
-            same = str(scratch / "template")
-            base_only, target_only = (only.root, only.base_paths), (only.root, only.target_paths)
-            if hasattr(os, "fork"):
-                join = _in_child(lambda: base_render(scratch / "base", repo_dir_value=same, only=base_only)[1])
-                theirs, theirs_entries = theirs_render(scratch / "theirs", repo_dir_value=same, only=target_only)
-                base_entries = join()
-            else:
-                base_entries = base_render(scratch / "base", repo_dir_value=same, only=base_only)[1]
-                theirs, theirs_entries = theirs_render(scratch / "theirs", repo_dir_value=same, only=target_only)
-            ours = {p[len(project.prefix):] for p in head_entries if p.startswith(project.prefix)}
-            if not incremental.pairs_like_full(base_entries, theirs_entries, ours, only.new_folders):
-                only = None
-                decided.clear()
-        if not only:
-            base_entries = base_render(scratch)[1]
-            theirs, theirs_entries = theirs_render(scratch)
-        (result.defaulted if no_input or ask is None else result.asked).update(decided)
-        unknown = sorted(set(set_answers or {}) - set(theirs.context))
-        if unknown:
-            raise RefusedError(f"--set {unknown[0]}: the template has no such question")
+    phase("render")
+    parent = str(project.folder.parent)
+    base_render = functools.partial(
+        render_at, project.root, source, record.commit, record.directory, dict(record.context),
+        checkout=record.checkout, what="recorded commit", output_dir_value=parent, cache_volatile=str(scratch))
+    decided: dict[str, Any] = {}
+    theirs_render = functools.partial(
+        render_at, project.root, source, target, directory, answers, checkout=new_ref, what="target",
+        ask=None if no_input else ask, decided=decided, output_dir_value=parent, cache_volatile=str(scratch))
+    if only:
+        # Incremental renders have no hooks, so they may run side by side in two
+        # folders, with the same _repo_dir shown to the template.
+        same = str(scratch / "template")
+        base_only, target_only = (only.root, only.base_paths), (only.root, only.target_paths)
+        if hasattr(os, "fork") and PARALLEL_RENDERS:
+            join = _in_child(lambda: base_render(scratch / "base", repo_dir_value=same, only=base_only)[1])
+            theirs, theirs_entries = theirs_render(scratch / "theirs", repo_dir_value=same, only=target_only)
+            base_entries = join()
+        else:
+            base_entries = base_render(scratch / "base", repo_dir_value=same, only=base_only)[1]
+            theirs, theirs_entries = theirs_render(scratch / "theirs", repo_dir_value=same, only=target_only)
+        ours = {p[len(project.prefix):] for p in head_entries if p.startswith(project.prefix)}
+        if not incremental.pairs_like_full(base_entries, theirs_entries, ours, only.new_folders):
+            only = None
+            decided.clear()
+    if not only:
+        base_entries = base_render(scratch)[1]
+        theirs, theirs_entries = theirs_render(scratch)
+    (result.defaulted if no_input or ask is None else result.asked).update(decided)
+    unknown = sorted(set(set_answers or {}) - set(theirs.context))
+    if unknown:
+        raise RefusedError(f"--set {unknown[0]}: the template has no such question")
 
-        phase("merge")
-        merge = merge_renders(project.root, project.prefix, project.head, base_entries, theirs_entries, record.skip,
-                              theirs_label=f"template-{new_ref or target[:12]}",
-                              base_label=f"template-{record.commit[:12]}", scratch=scratch,
-                              head_entries=head_entries, head_tree=project.head_tree)
-        new_record = Record(template=record.template, commit=target, context=public_context(theirs.context),
-                            directory=directory, checkout=new_ref, skip=record.skip)
-        record_sha = git.out(["hash-object", "-w", "--stdin"], project.root, input=dumps_record(new_record).encode("utf-8"))
-        entries = dict(merge.entries)
-        entries[project.prefix + RECORD_FILE] = ("100644", record_sha)
-        new_tree = git.mktree_from_entries(project.root, entries, scratch / "index-final")
+    phase("merge")
+    merge = merge_renders(project.root, project.prefix, project.head, base_entries, theirs_entries, record.skip,
+                          theirs_label=f"template-{new_ref or target[:12]}",
+                          base_label=f"template-{record.commit[:12]}", scratch=scratch,
+                          head_entries=head_entries, head_tree=project.head_tree)
+    new_record = Record(template=record.template, commit=target, context=public_context(theirs.context),
+                        directory=directory, checkout=new_ref, skip=record.skip)
+    record_sha = git.out(["hash-object", "-w", "--stdin"], project.root, input=dumps_record(new_record).encode("utf-8"))
+    entries = dict(merge.entries)
+    entries[project.prefix + RECORD_FILE] = ("100644", record_sha)
+    new_tree = git.mktree_from_entries(project.root, entries, scratch / "index-final")
 
-        skip_changed = []
-        if record.skip:
-            import pathspec
+    skip_changed = []
+    if record.skip:
+        import pathspec
 
-            spec = pathspec.GitIgnoreSpec.from_lines(record.skip)
-            skip_changed = [p for p in set(base_entries) | set(theirs_entries)
-                            if spec.match_file(p) and base_entries.get(p) != theirs_entries.get(p)]
-        result.files = _outcomes(project.root, project.prefix, project.head, new_tree, merge, skip_changed)
-        only_record = not result.files and entries.get(project.prefix + RECORD_FILE) == head_entries.get(project.prefix + RECORD_FILE)
-        if target == record.commit and only_record:
-            result.up_to_date = True
-            return result
-        creates = [p for p in entries if p not in head_entries]
-        check_untracked(project.root, creates, entries, {p for p in head_entries if p not in entries})
-        if dry_run:
-            result.diff = git.out(["diff", "--no-color", "-M", f"--relative={project.prefix}" if project.prefix else "--relative",
-                                   f"{project.head}^{{tree}}", new_tree], project.root)
-            return result
-        write_result(project.root, head_entries, entries, merge.stages, scratch, on_phase=phase)
-    return result
+        spec = pathspec.GitIgnoreSpec.from_lines(record.skip)
+        skip_changed = [p for p in set(base_entries) | set(theirs_entries)
+                        if spec.match_file(p) and base_entries.get(p) != theirs_entries.get(p)]
+    result.files = _outcomes(project.root, project.prefix, project.head, new_tree, merge, skip_changed)
+    only_record = not result.files and entries.get(project.prefix + RECORD_FILE) == head_entries.get(project.prefix + RECORD_FILE)
+    if target == record.commit and only_record:
+        result.up_to_date = True
+        return result, None
+    return result, (new_tree, entries, merge)

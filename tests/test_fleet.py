@@ -3,6 +3,7 @@ isolation of failures, and a real run over 20 services with mixed outcomes."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -243,3 +244,23 @@ def test_ci_snippets_are_valid(snippet: str, schema: str) -> None:
     text = (SNIPPETS / snippet).read_text()
     assert "cookiepatcher pr" in text or "cookiepatcher fleet" in text
     assert "ghp_" not in text and "glpat-" not in text
+
+
+def test_a_repository_that_runs_too_long_is_killed_and_counted_as_failed(tmp_path: Path) -> None:
+    import time
+
+    from cookiepatcher.fleet import _wait
+
+    pid = os.fork()
+    if pid == 0:  # a stuck run
+        time.sleep(30)
+        os._exit(0)
+    start = time.monotonic()
+    assert _wait(pid, 0.3) is None
+    assert time.monotonic() - start < 5
+    with pytest.raises(ChildProcessError):  # already reaped: nothing left behind
+        os.waitpid(pid, 0)
+    pid = os.fork()
+    if pid == 0:
+        os._exit(3)
+    assert _wait(pid, 5) == 3

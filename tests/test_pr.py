@@ -338,3 +338,37 @@ def test_the_services_own_git_hooks_do_not_run_on_the_bots_worktree(svc: Service
     code, out, _ = svc.run("--json")
     assert code == 0 and out["status"] == "opened"
     assert not (svc.tmp / "hooks.log").exists()
+
+
+def test_the_clone_is_read_only_to_the_bot(svc: Service) -> None:
+    """The upgrade is computed in git's object database: a clone with uncommitted and
+    staged edits keeps its files, index and HEAD byte for byte, and no worktree appears."""
+    (svc.work / "settings.txt").write_text("my local edit\n")
+    (svc.work / "staged.txt").write_text("staged\n")
+    git(svc.work, "add", "staged.txt")
+    index = (svc.work / ".git" / "index").read_bytes()
+    head = git(svc.work, "rev-parse", "HEAD")
+    status = git(svc.work, "status", "--porcelain")
+    to = template_commit(svc.tpl, {"settings.txt": SETTINGS.replace("setting_2 = 2", "setting_2 = two")}, "Tune two")
+    code, out, _ = svc.run("--json")
+    assert code == 0 and out["status"] == "opened" and out["to_commit"] == to
+    assert svc.show(BRANCH, "settings.txt") == SETTINGS.replace("setting_2 = 2", "setting_2 = two").rstrip("\n")
+    assert (svc.work / "settings.txt").read_text() == "my local edit\n"
+    assert (svc.work / ".git" / "index").read_bytes() == index
+    assert git(svc.work, "rev-parse", "HEAD") == head and git(svc.work, "status", "--porcelain") == status
+    assert len(git(svc.work, "worktree", "list").splitlines()) == 1
+
+
+def test_a_fresh_clone_needs_no_second_look_at_the_remote(svc: Service) -> None:
+    """``--fresh-clone`` (what the fleet passes) trusts the clone's remote-tracking refs and
+    makes the same commit as a run that asks the remote."""
+    template_commit(svc.tpl, {"new.txt": "new\n"}, "Add new.txt")
+    code, out, _ = svc.run("--json", "--dry-run")
+    assert code == 0 and out["status"] == "dry-run"
+    fresh = clone(svc.bare, svc.tmp / "fresh")
+    args = ["pr", "--project-dir", str(fresh), "--repo", svc.repo, "--base-url", svc.fake.url, "--forge", "github",
+            "--json", "--dry-run", "--fresh-clone"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert (data["status"], data["to_commit"], data["title"], data["body"]) == (out["status"], out["to_commit"], out["title"], out["body"])

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -153,3 +154,32 @@ def test_parse_assignments_and_coerce():
         coerce("maybe", True)
     assert coerce("8", 1) == 8 and coerce("1.5", 0.5) == 1.5
     assert coerce('{"k": 1}', {}) == {"k": 1} and coerce("x", "y") == "x"
+
+
+def test_compiled_templates_are_cached_per_environment_settings(tmp_path):
+    """Jinja's bytecode cache checks the source text, not the delimiters it was compiled
+    with: two templates with the same file name and text but other ``_jinja2_env_vars``
+    must not share compiled code."""
+    text = {"{{cookiecutter.project_slug}}/a.txt": "[[ cookiecutter.name ]] {{ cookiecutter.name }}\n"}
+    plain = _template(tmp_path / "plain", text)
+    custom = _template(tmp_path / "custom", {"[[cookiecutter.project_slug]]/a.txt": "[[ cookiecutter.name ]] {{ cookiecutter.name }}\n"},
+                       '{"project_slug": "demo", "name": "x", "_jinja2_env_vars": {"variable_start_string": "[[", '
+                       '"variable_end_string": "]]"}}')
+    for _ in range(2):  # the second round reads compiled templates from the cache
+        assert (_render(plain, tmp_path / "o1").project / "a.txt").read_text() == "[[ cookiecutter.name ]] x\n"
+        assert (_render(custom, tmp_path / "o2").project / "a.txt").read_text() == "x {{ cookiecutter.name }}\n"
+        for out in ("o1", "o2"):
+            shutil.rmtree(tmp_path / out)
+    folders = [p for p in (Path(os.environ["COOKIEPATCHER_CACHE_DIR"]) / "jinja").iterdir()]
+    assert len(folders) == 2 and all(any(f.iterdir()) for f in folders)
+
+
+def test_templates_with_their_own_extensions_are_not_compiled_into_the_cache(tmp_path):
+    tpl = _template(tmp_path / "t", {"{{cookiecutter.project_slug}}/a.txt": "{{ cookiecutter.name | shout }}\n",
+                                     "local_ext.py": "from jinja2.ext import Extension\n\n"
+                                     "class Shout(Extension):\n    def __init__(self, env):\n        super().__init__(env)\n"
+                                     "        env.filters['shout'] = lambda v: v.upper()\n"},
+                    '{"project_slug": "demo", "name": "x", "_extensions": ["local_ext.Shout"]}')
+    assert (_render(tpl, tmp_path / "o").project / "a.txt").read_text() == "X\n"
+    jinja = Path(os.environ["COOKIEPATCHER_CACHE_DIR"]) / "jinja"
+    assert not jinja.exists() or not any(f for d in jinja.iterdir() for f in d.iterdir())

@@ -150,3 +150,24 @@ def test_browse_url(url, link, tmp_path):
 
     assert TemplateSource(location=url, repo=tmp_path, url=url).browse_url("abc") == link
     assert TemplateSource(location="/x", repo=tmp_path).browse_url("abc") is None
+
+
+def test_a_mirror_fetched_since_the_given_time_is_not_fetched_again(tpl, monkeypatch):
+    """``cookiepatcher fleet`` sets COOKIEPATCHER_FETCHED_SINCE so its runs share one fetch."""
+    import time
+
+    from cookiepatcher.source import FETCH_STAMP, FETCHED_SINCE_ENV
+
+    started = time.time() - 1
+    first = open_template(tpl.url)
+    first.resolve(None)
+    assert (first.repo / FETCH_STAMP).stat().st_mtime >= started
+    tpl.add_version("v3", {"a.txt": "three\n"})
+
+    monkeypatch.setenv(FETCHED_SINCE_ENV, repr(started))
+    assert open_template(tpl.url).resolve(None) == tpl.sha("v2")  # fresh enough: no fetch
+    monkeypatch.setenv(FETCHED_SINCE_ENV, repr(time.time() + 60))
+    assert open_template(tpl.url).resolve(None) == tpl.sha("v3")  # older than asked: fetched
+    monkeypatch.delenv(FETCHED_SINCE_ENV)
+    tpl.add_version("v4", {"a.txt": "four\n"})
+    assert open_template(tpl.url).resolve(None) == tpl.sha("v4")  # not set: every run fetches

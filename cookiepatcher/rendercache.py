@@ -1,0 +1,186 @@
+"""Renders kept across runs, keyed by template commit and answers.
+
+An upgrade render is a pure function of its inputs: the template commit, the answers,
+the values cookiecutter puts in the context (``_template``, ``_checkout``,
+``_output_dir``, ``_repo_dir``), the files asked for (incremental renders), and the
+versions of cookiecutter and cookiepatcher (upgrade renders are seeded and their clock
+frozen, see :mod:`cookiepatcher.render`). So the base render of the next upgrade is
+usually the target render of the previous one, and ``update --dry-run`` followed by
+``update`` renders once.
+
+Layout under ``<cache>/renders/``::
+
+    index/<key[:2]>/<key>.json   {"entries": {path: [mode, sha]}, "context": {...}, "decided": {...}}
+    blobs/<sha[:2]>/<sha[2:]>    the bytes of each blob, as git stores them
+    plans/<key[:2]>/<key>.json   the incremental plan for a pair of commits (:func:`cached_plan`)
+
+The blobs are written back into a project's object database with
+``git hash-object -w --no-filters --stdin-paths`` (the bytes are stored as they are,
+so the shas match), one process for all of them. Anything unreadable or not matching
+counts as a miss, and the render runs. ``COOKIEPATCHER_RENDER_CACHE=0`` turns the cache off.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from cookiepatcher import git
+from cookiepatcher.merge import Entries
+
+ENV = "COOKIEPATCHER_RENDER_CACHE"
+_FORMAT = 1
+
+
+def enabled() -> bool:
+    """False when ``$COOKIEPATCHER_RENDER_CACHE`` is ``0`` (or no cache folder can be named)."""
+    return os.environ.get(ENV, "1") != "0"
+
+
+def _root() -> Path:
+    from cookiepatcher.source import cache_dir
+
+    return cache_dir() / "renders"
+
+
+#: the modules whose code decides what a render produces
+_RENDER_CODE = ("render.py", "answers.py", "project.py", "incremental.py", "merge.py", "rendercache.py")
+
+
+#: cookiecutter's modules that decide what a render produces
+_COOKIECUTTER_CODE = ("generate.py", "environment.py", "extensions.py", "hooks.py", "prompt.py", "utils.py", "VERSION.txt")
+
+
+def _code_digest() -> str:
+    """sha256 of the rendering code itself, cookiepatcher's and cookiecutter's: any
+    change to it (a new release, or a developer's edit) starts a new cache. Read from
+    the files, so cookiecutter need not be imported when every render is cached."""
+    import importlib.util
+
+    digest = hashlib.sha256()
+    here = Path(__file__).parent
+    for name in _RENDER_CODE:
+        digest.update((here / name).read_bytes())
+    spec = importlib.util.find_spec("cookiecutter")
+    folder = Path(spec.origin).parent if spec and spec.origin else None
+    for name in _COOKIECUTTER_CODE:
+        try:
+            digest.update((folder / name).read_bytes() if folder else b"-")
+        except OSError:
+            digest.update(b"-")
+    return digest.hexdigest()
+
+
+def key(**parts: Any) -> str:
+    """A cache key (hex sha256) for the render inputs ``parts`` (JSON-able values), with
+    a digest of the rendering code (:func:`_code_digest`) added."""
+    data = {"format": _FORMAT, "code": _code_digest(), **parts}
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=repr).encode()).hexdigest()
+
+
+def load(cache_key: str, repo: Path) -> tuple[Entries, dict[str, Any], dict[str, Any]] | None:
+    """The cached render ``cache_key``, its blobs written into ``repo``'s object database.
+
+    Returns ``(entries, context, decided)`` or ``None`` (a miss: not cached, unreadable,
+    or a blob missing or not matching its sha).
+    """
+    if not enabled():
+        return None
+    root = _root()
+    try:
+        data = json.loads((root / "index" / cache_key[:2] / f"{cache_key}.json").read_text(encoding="utf-8"))
+        entries = {path: (mode, sha) for path, (mode, sha) in data["entries"].items()}
+        context, decided = dict(data["context"]), dict(data["decided"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    shas = sorted({sha for mode, sha in entries.values() if mode != "160000"})
+    if shas:
+        paths = [root / "blobs" / sha[:2] / sha[2:] for sha in shas]
+        if not all(p.is_file() for p in paths):
+            return None
+        data_in = "".join(str(p) + "\n" for p in paths).encode()
+        proc = git.run(["hash-object", "-w", "--no-filters", "--stdin-paths"], repo, input=data_in, check=False)
+        if proc.returncode != 0 or proc.stdout.decode().split() != shas:
+            return None
+    return entries, context, decided
+
+
+def store(cache_key: str, repo: Path, entries: Entries, context: dict[str, Any], decided: dict[str, Any], *,
+          volatile: str) -> None:
+    """Keep a finished render: its entries, context and new-question answers, and the
+    bytes of its blobs (read from ``repo`` with one ``git cat-file --batch``).
+
+    ``volatile`` is this run's temporary folder (part of the ``_repo_dir`` the template
+    saw): a render whose files contain it depends on more than the key, and is not kept.
+    Never fails the caller: a cache that cannot be written is skipped.
+    """
+    if not enabled():
+        return
+    try:
+        text = json.dumps({"entries": entries, "context": context, "decided": decided}, sort_keys=True)
+    except (TypeError, ValueError):  # answers that JSON cannot hold: do not cache
+        return
+    root = _root()
+    try:
+        blobs = root / "blobs"
+        missing = sorted({sha for mode, sha in entries.values() if mode != "160000"
+                          and not (blobs / sha[:2] / sha[2:]).is_file()})
+        if missing:
+            out = git.run(["cat-file", "--batch"], repo, input="".join(s + "\n" for s in missing).encode()).stdout
+            if volatile.encode("utf-8", "surrogateescape") in out:
+                return
+            pos = 0
+            for sha in missing:
+                header_end = out.index(b"\n", pos)
+                got, kind, size = out[pos:header_end].decode().split(" ")
+                body = out[header_end + 1: header_end + 1 + int(size)]
+                pos = header_end + 1 + int(size) + 1
+                if got != sha or kind != "blob":
+                    return
+                _write_atomic(blobs / sha[:2] / sha[2:], body)
+        _write_atomic(root / "index" / cache_key[:2] / f"{cache_key}.json", text.encode("utf-8"))
+    except (OSError, ValueError, git.GitError):
+        return
+
+
+def cached_plan(repo: Path, base: str, target: str, directory: str | None, **flags: bool) -> Any:
+    """:func:`cookiepatcher.incremental.plan`, remembered: its inputs are two commits
+    (immutable), the subfolder and flags, so its answer never changes. Saves four git
+    processes per upgrade once known."""
+    from cookiepatcher import incremental
+
+    plan_key = key(kind="plan", base=base, target=target, directory=directory, flags=flags)
+    path = _root() / "plans" / plan_key[:2] / f"{plan_key}.json" if enabled() else None
+    if path is not None:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if data is None:
+                return None
+            return incremental.Plan(root=data["root"], base_paths=list(data["base_paths"]),
+                                    target_paths=list(data["target_paths"]), new_folders=frozenset(data["new_folders"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+    found = incremental.plan(repo, base, target, directory, **flags)
+    if path is not None:
+        data = None if found is None else {"root": found.root, "base_paths": found.base_paths,
+                                           "target_paths": found.target_paths, "new_folders": sorted(found.new_folders)}
+        try:
+            _write_atomic(path, json.dumps(data).encode("utf-8"))
+        except OSError:
+            pass
+    return found
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,142 @@
+"""Cached renders give byte-identical upgrades, and are only used when they are exact.
+
+Every upgrade scenario of ``test_incremental`` is run from identical copies three
+times: with the render cache off, with an empty cache (which fills it), and again with
+the filled cache while cookiecutter's render is made to fail, so any render that was not
+served from the cache shows up. Files, modes, index, exit code and outcomes must match.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import files_with_modes
+from test_incremental import CC, README, SCENARIOS, S, _git, _write
+
+from cookiepatcher import project, rendercache
+from cookiepatcher.create import create_project
+from cookiepatcher.update import update_project
+
+
+def _template(tmp_path: Path, v1: dict, v2: dict) -> Path:
+    tpl = tmp_path / "template"
+    _write(tpl, {"cookiecutter.json": CC, f"{S}/README.md": README, **v1})
+    _git(tpl, "init", "-q")
+    _git(tpl, "add", "-A")
+    _git(tpl, "commit", "-qm", "v1")
+    _git(tpl, "tag", "v1")
+    _write(tpl, v2)
+    _git(tpl, "add", "-A")
+    _git(tpl, "commit", "-qm", "v2")
+    _git(tpl, "tag", "v2")
+    return tpl
+
+
+def _project(tmp_path: Path, tpl: Path, user: dict) -> Path:
+    proj = create_project(str(tpl), checkout="v1", no_input=True, output_dir=tmp_path / "out")
+    _git(proj, "init", "-q")
+    _git(proj, "add", "-A")
+    _git(proj, "commit", "-qm", "generated")
+    if user:
+        _write(proj, user)
+        _git(proj, "add", "-A")
+        _git(proj, "commit", "-qm", "user")
+    return proj
+
+
+def _outcome(copy: Path, result) -> tuple:
+    return (result.exit_code, [(f.path, f.status, f.old_path) for f in result.files], dict(result.defaulted),
+            files_with_modes(copy), _git(copy, "ls-files", "-s"), _git(copy, "status", "--porcelain"))
+
+
+def _no_render(*args, **kwargs):
+    raise AssertionError("rendered although the render was cached")
+
+
+def _update_copy(proj: Path, dest: Path) -> tuple:
+    # the same folder every time: the renders see the same _output_dir
+    if dest.exists():
+        shutil.rmtree(dest)
+    shutil.copytree(proj, dest, symlinks=True)
+    return _outcome(dest, update_project(dest, checkout="v2", no_input=True))
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_cached_renders_give_the_same_upgrade(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    v1, v2, user, _planned = SCENARIOS[name]
+    tpl = _template(tmp_path, v1, v2)
+    proj = _project(tmp_path, tpl, user)
+    dest = tmp_path / "work" / "copy"
+
+    monkeypatch.setenv(rendercache.ENV, "0")
+    off = _update_copy(proj, dest)
+    monkeypatch.delenv(rendercache.ENV)
+    cold = _update_copy(proj, dest)
+    assert list((Path(os.environ["COOKIEPATCHER_CACHE_DIR"]) / "renders" / "index").rglob("*.json"))
+    monkeypatch.setattr(project, "render", _no_render)
+    warm = _update_copy(proj, dest)
+    assert off == cold == warm
+    assert off[1], "the scenario must change something"
+
+
+def test_a_fresh_repository_gets_the_cached_blobs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cache hit writes the render's blobs into a repository that never had them."""
+    tpl = _template(tmp_path, {f"{S}/a.txt": "1\n2\n3\n"}, {f"{S}/a.txt": "1\n2\n3\nv2 line\n"})
+    proj = _project(tmp_path, tpl, {"a.txt": "user\n1\n2\n3\n"})
+    dest = tmp_path / "work" / "copy"
+    first = _update_copy(proj, dest)
+    monkeypatch.setattr(project, "render", _no_render)
+    # a new clone: none of the first run's objects
+    shutil.rmtree(dest)
+    subprocess.run(["git", "clone", "-q", "--no-local", str(proj), str(dest)], check=True)
+    second = _outcome(dest, update_project(dest, checkout="v2", no_input=True))
+    assert second == first
+    assert (dest / "a.txt").read_text() == "user\n1\n2\n3\nv2 line\n"
+    _git(dest, "fsck", "--no-dangling")  # every object the index names is present and intact
+
+
+def test_a_damaged_cache_is_a_miss(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tpl = _template(tmp_path, {f"{S}/a.txt": "1\n2\n3\n"}, {f"{S}/a.txt": "1\n2\n3\nv2 line\n"})
+    proj = _project(tmp_path, tpl, {"a.txt": "user\n1\n2\n3\n"})
+    dest = tmp_path / "work" / "copy"
+    first = _update_copy(proj, dest)
+    cache = Path(os.environ["COOKIEPATCHER_CACHE_DIR"]) / "renders"
+    blobs = sorted(p for p in (cache / "blobs").rglob("*") if p.is_file())
+    assert blobs
+    for p in blobs:  # same length, other bytes: the sha check must catch it
+        p.write_bytes(b"x" * len(p.read_bytes()))
+    for p in (cache / "index").rglob("*.json"):
+        json.loads(p.read_text())  # still valid JSON: only the blobs are wrong
+    rendered = []
+    real = project.render
+    monkeypatch.setattr(project, "render", lambda *a, **k: rendered.append(1) or real(*a, **k))
+    second = _update_copy(proj, dest)
+    assert second == first
+    assert rendered, "damaged blobs must not be used"
+
+
+def test_renders_showing_the_temporary_template_folder_are_not_kept(tmp_path: Path) -> None:
+    """``_repo_dir`` is a temporary folder: a render printing it depends on more than the key."""
+    tpl = _template(tmp_path, {f"{S}/where.txt": "{{ cookiecutter._repo_dir }}\n"},
+                    {f"{S}/where.txt": "{{ cookiecutter._repo_dir }}\nv2\n"})
+    proj = _project(tmp_path, tpl, {})
+    _update_copy(proj, tmp_path / "work" / "copy")
+    cache = Path(os.environ["COOKIEPATCHER_CACHE_DIR"]) / "renders" / "index"
+    assert not list(cache.rglob("*.json"))
+
+
+def test_new_question_defaults_come_back_from_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cc2 = CC[:-1] + ', "license": ["MIT", "BSD"]}'
+    tpl = _template(tmp_path, {f"{S}/a.txt": "{{ cookiecutter.name }}\n"},
+                    {"cookiecutter.json": cc2, f"{S}/LICENSE": "{{ cookiecutter.license }}\n"})
+    proj = _project(tmp_path, tpl, {})
+    dest = tmp_path / "work" / "copy"
+    first = _update_copy(proj, dest)
+    assert first[2] == {"license": "MIT"}
+    monkeypatch.setattr(project, "render", _no_render)
+    assert _update_copy(proj, dest) == first
+    assert json.loads((dest / "cookiepatcher.json").read_text())["context"]["license"] == "MIT"
