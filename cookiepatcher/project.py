@@ -4,6 +4,7 @@ Shared by update, check, diff and link.
 """
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,7 +110,7 @@ def render_at(repo: Path, source: TemplateSource, sha: str, directory: str | Non
               checkout: str | None, what: str, ask=None, decided: dict[str, Any] | None = None,
               only: tuple[str, list[str]] | None = None, output_dir_value: str | None = None,
               repo_dir_value: str | None = None, answer_flag: str | None = None,
-              cache_volatile: str | None = None) -> tuple[Rendered, Entries]:
+              cache_volatile: str | None = None, repo_fingerprint: str | None = None) -> tuple[Rendered, Entries]:
     """Render the template at ``sha`` with ``answers`` (kept verbatim) and hash it into ``repo``.
 
     Every render uses the same template and output paths under ``scratch``, so
@@ -122,16 +123,19 @@ def render_at(repo: Path, source: TemplateSource, sha: str, directory: str | Non
             side in different folders (templates without hooks only).
         cache_volatile: use the render cache (:mod:`cookiepatcher.rendercache`; not with
             ``ask``): the run's temporary folder, which a cached render must not contain.
+        repo_fingerprint: :func:`cookiepatcher.rendercache.repo_fingerprint` of ``repo``
+            when the caller has it (computed here otherwise).
 
     Returns:
         The render (its context; the folder is temporary) and its entries in ``repo``'s
         object database.
     """
     cache_key = None
-    if cache_volatile is not None and ask is None:
+    if cache_volatile is not None and ask is None and rendercache.enabled():
         cache_key = rendercache.key(template=source.location, commit=sha, directory=directory, answers=answers,
                                     checkout=checkout, output_dir=output_dir_value, only=only,
-                                    repo_dir=None if repo_dir_value is None else "shared")
+                                    repo_dir=None if repo_dir_value is None else "shared",
+                                    repo=repo_fingerprint or rendercache.repo_fingerprint(repo))
         hit = rendercache.load(cache_key, repo)
         if hit is not None:
             entries, context, known = hit
@@ -150,6 +154,7 @@ def render_at(repo: Path, source: TemplateSource, sha: str, directory: str | Non
     rendered = render(folder, out, answers, template=source.location, checkout=checkout, mode="upgrade", prompt=prompt,
                       output_dir_value=output_dir_value, repo_dir_value=repo_dir_value, answer_flag=answer_flag)
     entries = render_entries(repo, rendered.project)
-    if cache_key is not None:
-        rendercache.store(cache_key, repo, entries, rendered.context, dict(decided or {}), volatile=cache_volatile)
+    if cache_key is not None and rendercache.cacheable_template(folder, rendered.context):
+        volatile = tuple({cache_volatile, os.path.realpath(cache_volatile)})
+        rendercache.store(cache_key, repo, entries, rendered.context, dict(decided or {}), volatile=volatile)
     return rendered, entries

@@ -81,6 +81,28 @@ def preload() -> None:
     from cookiecutter import extensions, generate, prompt  # noqa: F401
 
 
+def _bytecode_cache(folder: Path) -> Any:
+    """Jinja's ``FileSystemBytecodeCache`` on ``folder``, made harmless: an entry that
+    cannot be read (truncated, damaged) counts as a miss, and one that cannot be
+    written is skipped, so the cache never fails a render."""
+    import jinja2
+
+    class _SafeBytecodeCache(jinja2.FileSystemBytecodeCache):
+        def load_bytecode(self, bucket: Any) -> None:
+            try:
+                super().load_bytecode(bucket)
+            except Exception:  # noqa: BLE001 - any damage: compile from source
+                bucket.reset()
+
+        def dump_bytecode(self, bucket: Any) -> None:
+            try:
+                super().dump_bytecode(bucket)
+            except OSError:
+                pass
+
+    return _SafeBytecodeCache(str(folder))
+
+
 @contextlib.contextmanager
 def _compiled_template_cache() -> Iterator[None]:
     """Let cookiecutter's Jinja environments keep compiled templates across runs, in
@@ -90,9 +112,10 @@ def _compiled_template_cache() -> Iterator[None]:
     against the environment's settings, so the folder is keyed by everything that
     changes compilation: Jinja's and cookiecutter's versions, the extensions and the
     template's ``_jinja2_env_vars``; templates with their own ``_extensions`` (whose code
-    may change between template versions) are not cached. Template names are relative to the template folder
-    (cookiecutter renders inside it), so entries are shared between renders and runs.
-    Without a usable cache folder nothing is cached.
+    may change between template versions) are not cached. Template names are relative
+    to the template folder (cookiecutter renders inside it), so entries are shared
+    between renders and runs. Off with ``COOKIEPATCHER_RENDER_CACHE=0``; without a usable
+    cache folder nothing is cached, and a damaged entry is compiled again.
     """
     import hashlib
 
@@ -100,8 +123,12 @@ def _compiled_template_cache() -> Iterator[None]:
     import jinja2
     from cookiecutter import generate
 
+    from cookiepatcher import rendercache
     from cookiepatcher.source import cache_dir
 
+    if not rendercache.enabled():
+        yield
+        return
     try:
         root = cache_dir() / "jinja"
     except Exception:  # noqa: BLE001 - no cache location: compile every time
@@ -120,7 +147,9 @@ def _compiled_template_cache() -> Iterator[None]:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError:
             return env
-        env.bytecode_cache = jinja2.FileSystemBytecodeCache(str(folder))
+        if not os.access(folder, os.W_OK | os.X_OK):
+            return env
+        env.bytecode_cache = _bytecode_cache(folder)
         return env
 
     generate.create_env_with_context = create_env_with_context

@@ -74,6 +74,42 @@ def _code_digest() -> str:
     return digest.hexdigest()
 
 
+def repo_fingerprint(repo: Path) -> str:
+    """What, besides a render's bytes, decides the blobs ``git add`` makes of it in
+    ``repo`` (:func:`cookiepatcher.merge.render_entries` hashes with the repository's
+    configuration): its ``core.*`` and ``filter.*`` settings (``autocrlf``, ``eol``,
+    clean filters, ...), its ``info/attributes`` and the user's attributes file.
+    Part of every cache key, so repositories configured differently never share renders.
+    """
+    proc = git.run(["config", "-z", "--get-regexp", r"^(core|filter)\."], repo, check=False)
+    parts = [proc.stdout]
+    paths = [git.objects_dir(repo).parent / "info" / "attributes"]
+    named = [item.split(b"\n", 1) for item in proc.stdout.split(b"\0") if item.startswith(b"core.attributesfile\n")]
+    if named:
+        paths.append(Path(os.path.expanduser(named[-1][1].decode("utf-8", "surrogateescape"))))
+    else:
+        xdg = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+        paths.append(Path(xdg) / "git" / "attributes")
+    for path in paths:
+        try:
+            parts.append(path.read_bytes())
+        except OSError:
+            parts.append(b"-")
+    return hashlib.sha256(b"\0\0".join(parts)).hexdigest()
+
+
+def cacheable_template(folder: Path, context: dict[str, Any]) -> bool:
+    """Whether renders of the template in ``folder`` (its extracted cookiecutter folder)
+    may be kept: not when it has hooks or its own Jinja ``_extensions``, whose code can
+    read the environment, the clock or the network, so a render is not a function of the
+    key alone."""
+    hooks = folder / "hooks"
+    if hooks.is_dir() and any(p.name.split(".", 1)[0] in ("pre_prompt", "pre_gen_project", "post_gen_project")
+                              for p in hooks.iterdir()):
+        return False
+    return not context.get("_extensions")
+
+
 def key(**parts: Any) -> str:
     """A cache key (hex sha256) for the render inputs ``parts`` (JSON-able values), with
     a digest of the rendering code (:func:`_code_digest`) added."""
@@ -109,12 +145,13 @@ def load(cache_key: str, repo: Path) -> tuple[Entries, dict[str, Any], dict[str,
 
 
 def store(cache_key: str, repo: Path, entries: Entries, context: dict[str, Any], decided: dict[str, Any], *,
-          volatile: str) -> None:
+          volatile: tuple[str, ...]) -> None:
     """Keep a finished render: its entries, context and new-question answers, and the
     bytes of its blobs (read from ``repo`` with one ``git cat-file --batch``).
 
-    ``volatile`` is this run's temporary folder (part of the ``_repo_dir`` the template
-    saw): a render whose files contain it depends on more than the key, and is not kept.
+    ``volatile`` holds this run's temporary folder, as given and resolved (part of the
+    ``_repo_dir`` the template saw): a render whose files contain one of them depends on
+    more than the key, and is not kept.
     Never fails the caller: a cache that cannot be written is skipped.
     """
     if not enabled():
@@ -130,7 +167,7 @@ def store(cache_key: str, repo: Path, entries: Entries, context: dict[str, Any],
                           and not (blobs / sha[:2] / sha[2:]).is_file()})
         if missing:
             out = git.run(["cat-file", "--batch"], repo, input="".join(s + "\n" for s in missing).encode()).stdout
-            if volatile.encode("utf-8", "surrogateescape") in out:
+            if any(v.encode("utf-8", "surrogateescape") in out for v in volatile):
                 return
             pos = 0
             for sha in missing:

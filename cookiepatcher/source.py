@@ -93,16 +93,20 @@ class TemplateSource:
 
         return FileLock(str(self.repo) + ".lock")
 
-    def fetch(self) -> None:
+    def fetch(self, *, missing: bool = False) -> None:
         """Update the mirror from its URL (no-op for local templates and when offline).
+
+        Args:
+            missing: a needed commit or ref is not in the mirror: fetch even when the
+                mirror counts as fresh (``$COOKIEPATCHER_FETCHED_SINCE``).
 
         Raises:
             TemplateError: the template cannot be reached.
         """
-        if self.url is None or self.offline or self._fetched or self._fresh():
+        if self.url is None or self.offline or self._fetched or (not missing and self._fresh()):
             return
         with self._lock():
-            if self._fresh():  # fetched by another process while this one waited
+            if not missing and self._fresh():  # fetched by another process while this one waited
                 return
             proc = git.run(["fetch", "--prune", "--quiet", "--tags", self.url,
                             "+refs/heads/*:refs/heads/*"], self.repo, check=False)
@@ -149,7 +153,7 @@ class TemplateSource:
         """
         sha, fixed = self._lookup(ref)
         if self.url is not None and not self.offline and not fixed:
-            self.fetch()
+            self.fetch(missing=sha is None)
             sha, _fixed = self._lookup(ref)
         if sha is None:
             what = f"ref '{ref}'" if ref else "a default branch"
@@ -160,7 +164,7 @@ class TemplateSource:
         """True when commit ``sha`` is in the template (fetching once if it is missing)."""
         if git.resolve_many(self.repo, [f"{sha}^{{commit}}"])[0] is not None:
             return True
-        self.fetch()
+        self.fetch(missing=True)
         return git.resolve_many(self.repo, [f"{sha}^{{commit}}"])[0] is not None
 
     def is_ancestor(self, older: str, newer: str) -> bool:

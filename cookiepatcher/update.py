@@ -260,7 +260,8 @@ def _update(project, record, head_entries, *, checkout, directory, no_input, set
     return result
 
 
-def upgrade_tree(root: Path, commit: str, prefix: str, record: Record, *, offline: bool = False) -> tuple[UpdateResult, str | None]:
+def upgrade_tree(root: Path, commit: str, prefix: str, record: Record, *, offline: bool = False,
+                 render_cache: bool = True) -> tuple[UpdateResult, str | None]:
     """Compute the upgrade of the project at ``prefix`` in ``commit`` without a working tree.
 
     What the bot commits: the same merge as :func:`update_project` with ``no_input``
@@ -274,6 +275,8 @@ def upgrade_tree(root: Path, commit: str, prefix: str, record: Record, *, offlin
         prefix: the project folder inside the repository, ``""`` or ending in ``/``.
         record: the record committed at ``commit`` (:func:`cookiepatcher.record.parse_record`).
         offline: never fetch the template.
+        render_cache: use and fill the render cache (off for throw-away clones, whose
+            path is part of every key, so their renders could never be used again).
 
     Returns:
         ``(result, tree)``: the outcome and the sha of the upgraded tree (``None`` when
@@ -290,12 +293,13 @@ def upgrade_tree(root: Path, commit: str, prefix: str, record: Record, *, offlin
         raise RefusedError(f"{prefix}{RECORD_FILE} is not committed at {commit[:12]}")
     with tempfile.TemporaryDirectory(prefix="cookiepatcher-") as tmp:
         result, upgrade = _compute(project, record, head_entries, Path(tmp), checkout=None, directory=None, no_input=True,
-                                   set_answers=None, offline=offline, ask=None, phase=lambda name: None)
+                                   set_answers=None, offline=offline, ask=None, phase=lambda name: None,
+                                   render_cache=render_cache)
     return result, upgrade[0] if upgrade else None
 
 
 def _compute(project, record, head_entries, scratch: Path, *, checkout, directory, no_input, set_answers, offline, ask,
-             phase) -> tuple[UpdateResult, tuple[str, dict[str, tuple[str, str]], Any] | None]:
+             phase, render_cache: bool = True) -> tuple[UpdateResult, tuple[str, dict[str, tuple[str, str]], Any] | None]:
     """Render, merge and build the upgraded tree in ``project.root``'s object database;
     write nothing else. Returns the result and ``(new_tree, entries, merge)``, or ``None``
     in its place when there is nothing to do."""
@@ -326,13 +330,16 @@ def _compute(project, record, head_entries, scratch: Path, *, checkout, director
 
     phase("render")
     parent = str(project.folder.parent)
+    cache: dict[str, str] = {}
+    if render_cache and rendercache.enabled():  # one look at the repository's git settings serves both renders
+        cache = {"cache_volatile": str(scratch), "repo_fingerprint": rendercache.repo_fingerprint(project.root)}
     base_render = functools.partial(
         render_at, project.root, source, record.commit, record.directory, dict(record.context),
-        checkout=record.checkout, what="recorded commit", output_dir_value=parent, cache_volatile=str(scratch))
+        checkout=record.checkout, what="recorded commit", output_dir_value=parent, **cache)
     decided: dict[str, Any] = {}
     theirs_render = functools.partial(
         render_at, project.root, source, target, directory, answers, checkout=new_ref, what="target",
-        ask=None if no_input else ask, decided=decided, output_dir_value=parent, cache_volatile=str(scratch))
+        ask=None if no_input else ask, decided=decided, output_dir_value=parent, **cache)
     if only:
         # Incremental renders have no hooks, so they may run side by side in two
         # folders, with the same _repo_dir shown to the template.

@@ -183,3 +183,25 @@ def test_templates_with_their_own_extensions_are_not_compiled_into_the_cache(tmp
     assert (_render(tpl, tmp_path / "o").project / "a.txt").read_text() == "X\n"
     jinja = Path(os.environ["COOKIEPATCHER_CACHE_DIR"]) / "jinja"
     assert not jinja.exists() or not any(f for d in jinja.iterdir() for f in d.iterdir())
+
+
+def test_a_compiled_template_cache_that_cannot_be_written_or_read_never_fails_a_render(tmp_path, monkeypatch):
+    """(Root ignores file permissions, so an unwritable cache is simulated.)"""
+    import jinja2
+
+    tpl = _template(tmp_path / "t", {"{{cookiecutter.project_slug}}/a.txt": "{{ cookiecutter.name }}\n"})
+
+    def refuse(self, bucket):
+        raise PermissionError(13, "Permission denied")
+
+    real_dump = jinja2.FileSystemBytecodeCache.dump_bytecode
+    monkeypatch.setattr(jinja2.FileSystemBytecodeCache, "dump_bytecode", refuse)
+    assert (_render(tpl, tmp_path / "o1").project / "a.txt").read_text() == "x\n"
+    monkeypatch.setattr(jinja2.FileSystemBytecodeCache, "dump_bytecode", real_dump)
+    _render(tpl, tmp_path / "o2")  # fills the cache
+
+    def damaged(self, bucket):
+        raise EOFError("truncated")
+
+    monkeypatch.setattr(jinja2.FileSystemBytecodeCache, "load_bytecode", damaged)
+    assert (_render(tpl, tmp_path / "o3").project / "a.txt").read_text() == "x\n"
