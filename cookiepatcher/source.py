@@ -86,6 +86,10 @@ class TemplateSource:
     url: str | None = None
     offline: bool = False
     _fetched: bool = field(default=False, repr=False)
+    # answers already looked up by this object: one run sees one state of the template
+    _resolved: dict[str | None, str] = field(default_factory=dict, repr=False)
+    _commits: set[str] = field(default_factory=set, repr=False)
+    _paths: dict[tuple[str, str | None], bool] = field(default_factory=dict, repr=False)
 
     # -- fetching --------------------------------------------------------------------
     def _lock(self):  # -> filelock.FileLock; imported here to keep `check` start-up short
@@ -148,9 +152,14 @@ class TemplateSource:
         A remote branch (or the default branch) is fetched first to learn its latest
         commit, unless offline; tags and commits already in the cache are not fetched.
 
+        The answer is remembered by this object, so one run sees one state of the
+        template even if another process fetches meanwhile.
+
         Raises:
             TemplateError: the ref does not exist in the template.
         """
+        if ref in self._resolved:
+            return self._resolved[ref]
         sha, fixed = self._lookup(ref)
         if self.url is not None and not self.offline and not fixed:
             self.fetch(missing=sha is None)
@@ -158,14 +167,20 @@ class TemplateSource:
         if sha is None:
             what = f"ref '{ref}'" if ref else "a default branch"
             raise TemplateError(f"template {self.location} has no {what}; pass an existing branch, tag or commit with --checkout")
+        self._resolved[ref] = sha
+        self._commits.add(sha)
         return sha
 
     def has_commit(self, sha: str) -> bool:
         """True when commit ``sha`` is in the template (fetching once if it is missing)."""
-        if git.resolve_many(self.repo, [f"{sha}^{{commit}}"])[0] is not None:
+        if sha in self._commits or git.resolve_many(self.repo, [f"{sha}^{{commit}}"])[0] is not None:
+            self._commits.add(sha)
             return True
         self.fetch(missing=True)
-        return git.resolve_many(self.repo, [f"{sha}^{{commit}}"])[0] is not None
+        found = git.resolve_many(self.repo, [f"{sha}^{{commit}}"])[0] is not None
+        if found:
+            self._commits.add(sha)
+        return found
 
     def is_ancestor(self, older: str, newer: str) -> bool:
         """True when ``older`` is an ancestor of (or equal to) ``newer``."""
@@ -189,8 +204,16 @@ class TemplateSource:
     # -- reading trees -----------------------------------------------------------------
     def has_path(self, sha: str, path: str | None) -> bool:
         """True when ``path`` (a folder; ``None`` = root) holds a cookiecutter.json at ``sha``."""
-        spec = f"{sha}:{path.strip('/') + '/' if path else ''}cookiecutter.json"
-        return git.run(["cat-file", "-e", spec], self.repo, check=False).returncode == 0
+        return self.has_paths([(sha, path)])[0]
+
+    def has_paths(self, checks: list[tuple[str, str | None]]) -> list[bool]:
+        """:meth:`has_path` for several ``(sha, folder)`` pairs, in one git process."""
+        todo = [c for c in dict.fromkeys(checks) if c not in self._paths]
+        if todo:
+            specs = [f"{sha}:{path.strip('/') + '/' if path else ''}cookiecutter.json" for sha, path in todo]
+            for check, found in zip(todo, git.resolve_many(self.repo, specs)):
+                self._paths[check] = found is not None
+        return [self._paths[c] for c in checks]
 
     def extract(self, sha: str, dest: Path, paths: list[str] | None = None) -> Path:
         """Write the template repository's files at commit ``sha`` into ``dest``.

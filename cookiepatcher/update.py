@@ -25,7 +25,7 @@ from cookiepatcher.errors import CookiepatcherError, RefusedError
 from cookiepatcher.merge import merge_renders
 from cookiepatcher.project import Project, locate, render_at
 from cookiepatcher.record import RECORD_FILE, Record, dumps_record, load_record, public_context
-from cookiepatcher.source import open_template
+from cookiepatcher.source import TemplateSource, open_template
 
 #: render the two sides of an incremental upgrade side by side (a forked child renders
 #: the base); ``cookiepatcher fleet`` turns it off, its parallelism is across repositories
@@ -261,7 +261,7 @@ def _update(project, record, head_entries, *, checkout, directory, no_input, set
 
 
 def upgrade_tree(root: Path, commit: str, prefix: str, record: Record, *, offline: bool = False,
-                 render_cache: bool = True) -> tuple[UpdateResult, str | None]:
+                 render_cache: bool = True, source: TemplateSource | None = None) -> tuple[UpdateResult, str | None]:
     """Compute the upgrade of the project at ``prefix`` in ``commit`` without a working tree.
 
     What the bot commits: the same merge as :func:`update_project` with ``no_input``
@@ -277,6 +277,8 @@ def upgrade_tree(root: Path, commit: str, prefix: str, record: Record, *, offlin
         offline: never fetch the template.
         render_cache: use and fill the render cache (off for throw-away clones, whose
             path is part of every key, so their renders could never be used again).
+        source: the record's template, already opened by the caller (its lookups are
+            reused: the same target commit, no second look at the mirror).
 
     Returns:
         ``(result, tree)``: the outcome and the sha of the upgraded tree (``None`` when
@@ -294,16 +296,17 @@ def upgrade_tree(root: Path, commit: str, prefix: str, record: Record, *, offlin
     with tempfile.TemporaryDirectory(prefix="cookiepatcher-") as tmp:
         result, upgrade = _compute(project, record, head_entries, Path(tmp), checkout=None, directory=None, no_input=True,
                                    set_answers=None, offline=offline, ask=None, phase=lambda name: None,
-                                   render_cache=render_cache)
+                                   render_cache=render_cache, source=source)
     return result, upgrade[0] if upgrade else None
 
 
 def _compute(project, record, head_entries, scratch: Path, *, checkout, directory, no_input, set_answers, offline, ask,
-             phase, render_cache: bool = True) -> tuple[UpdateResult, tuple[str, dict[str, tuple[str, str]], Any] | None]:
+             phase, render_cache: bool = True,
+             source: TemplateSource | None = None) -> tuple[UpdateResult, tuple[str, dict[str, tuple[str, str]], Any] | None]:
     """Render, merge and build the upgraded tree in ``project.root``'s object database;
     write nothing else. Returns the result and ``(new_tree, entries, merge)``, or ``None``
     in its place when there is nothing to do."""
-    source = open_template(record.template, offline=offline)
+    source = source or open_template(record.template, offline=offline)
     ref = checkout if checkout is not None else record.checkout
     target = source.resolve(ref)
     if not source.has_commit(record.commit):
@@ -329,6 +332,10 @@ def _compute(project, record, head_entries, scratch: Path, *, checkout, director
                                        checkout_changed=new_ref != record.checkout)
 
     phase("render")
+    # one git process answers both "has a cookiecutter.json?" checks; the repository's
+    # folders are looked up once, before a render runs in a forked child
+    source.has_paths([(record.commit, record.directory), (target, directory)])
+    git.git_dir(project.root)
     parent = str(project.folder.parent)
     cache: dict[str, str] = {}
     if render_cache and rendercache.enabled():  # one look at the repository's git settings serves both renders
