@@ -59,11 +59,19 @@ FETCH_STAMP = "cookiepatcher-fetched"
 FETCHED_SINCE_ENV = "COOKIEPATCHER_FETCHED_SINCE"
 
 
+#: ``$COOKIEPATCHER_CACHE_DIR`` values made absolute when first seen (renders change the
+#: working directory, so a relative value must not be resolved again later)
+_ABSOLUTE_CACHE_DIRS: dict[str, Path] = {}
+
+
 def cache_dir() -> Path:
-    """Root of the mirror cache: ``$COOKIEPATCHER_CACHE_DIR`` or the user cache dir."""
+    """Root of the cache: ``$COOKIEPATCHER_CACHE_DIR`` (``~`` expanded; a relative value is
+    taken relative to the working directory at its first use) or the user cache dir."""
     env = os.environ.get("COOKIEPATCHER_CACHE_DIR")
     if env:
-        return Path(env)
+        if env not in _ABSOLUTE_CACHE_DIRS:
+            _ABSOLUTE_CACHE_DIRS[env] = Path(os.path.abspath(os.path.expanduser(env)))
+        return _ABSOLUTE_CACHE_DIRS[env]
     from platformdirs import user_cache_dir
 
     return Path(user_cache_dir("cookiepatcher"))
@@ -214,6 +222,11 @@ class TemplateSource:
             for check, found in zip(todo, git.resolve_many(self.repo, specs)):
                 self._paths[check] = found is not None
         return [self._paths[c] for c in checks]
+
+    def read_file(self, sha: str, path: str) -> bytes | None:
+        """The bytes of ``path`` (repository-relative) at commit ``sha``; ``None`` if absent."""
+        proc = git.run(["cat-file", "blob", f"{sha}:{path}"], self.repo, check=False)
+        return proc.stdout if proc.returncode == 0 else None
 
     def extract(self, sha: str, dest: Path, paths: list[str] | None = None) -> Path:
         """Write the template repository's files at commit ``sha`` into ``dest``.

@@ -300,6 +300,29 @@ def upgrade_tree(root: Path, commit: str, prefix: str, record: Record, *, offlin
     return result, upgrade[0] if upgrade else None
 
 
+def _check_choices(source: TemplateSource, target: str, directory: str | None, answers: dict[str, Any],
+                   set_answers: dict[str, str]) -> None:
+    """Refuse a ``--set`` value that is not one of a choice question's options at the
+    target commit, as cookiecutter refuses such extra context
+    (``cookiecutter.generate.apply_overwrites_to_context``).
+
+    Raises:
+        RefusedError: naming the question and its options.
+    """
+    import json
+
+    raw = source.read_file(target, f"{directory.strip('/')}/cookiecutter.json" if directory else "cookiecutter.json")
+    try:
+        questions = json.loads(raw) if raw is not None else {}
+    except ValueError:  # the render reports a broken cookiecutter.json
+        return
+    for key in set_answers:
+        options = questions.get(key) if isinstance(questions, dict) else None
+        if isinstance(options, list) and options and answers[key] not in options:
+            shown = ", ".join(str(o) for o in options)
+            raise RefusedError(f"--set {key}={set_answers[key]}: not one of the template's choices ({shown}); pick one of them")
+
+
 def _compute(project, record, head_entries, scratch: Path, *, checkout, directory, no_input, set_answers, offline, ask,
              phase, render_cache: bool = True,
              source: TemplateSource | None = None) -> tuple[UpdateResult, tuple[str, dict[str, tuple[str, str]], Any] | None]:
@@ -319,6 +342,8 @@ def _compute(project, record, head_entries, scratch: Path, *, checkout, director
             answers[key] = coerce(value, record.context.get(key, value))
         except ValueError as exc:
             raise RefusedError(f"--set {key}: {exc}") from None
+    if set_answers:
+        _check_choices(source, target, directory, answers, set_answers)
     new_ref = ref
     result = UpdateResult(from_commit=record.commit, to_commit=target, to_ref=new_ref)
     if target == record.commit and not set_answers and directory == record.directory and new_ref == record.checkout:

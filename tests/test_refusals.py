@@ -359,3 +359,18 @@ def test_second_update_at_the_same_time_is_refused(two_versions):
         assert_refused(project, ["update", "--checkout", "v2", "--no-input"], "another cookiepatcher update")
     finally:
         os.close(fd)
+
+
+def test_set_value_outside_a_choice_questions_options(tmp_path, make_template):
+    """cookiecutter refuses such extra context at create; an upgrade refuses it too."""
+    ctx = {"project_name": "Demo Project", "project_slug": "{{ cookiecutter.project_name.lower().replace(' ', '_') }}",
+           "database": ["postgres", "sqlite"]}
+    tpl = make_template(tmp_path, {"v1": {"db.txt": "{{ cookiecutter.database }}\n"},
+                                   "v2": {"db.txt": "db={{ cookiecutter.database }}\n"}},
+                        cookiecutter_json=ctx)
+    project = generate(tpl, "v1")
+    line = assert_refused(project, ["update", "--checkout", "v2", "--no-input", "--set", "database=oracle"],
+                          "--set database=oracle", "postgres, sqlite")
+    assert "pick one of them" in line
+    assert run_cli("update", "--checkout", "v2", "--no-input", "--set", "database=sqlite", cwd=project).returncode == 0
+    assert (project / "db.txt").read_text() == "db=sqlite\n"

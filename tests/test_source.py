@@ -171,3 +171,17 @@ def test_a_mirror_fetched_since_the_given_time_is_not_fetched_again(tpl, monkeyp
     monkeypatch.delenv(FETCHED_SINCE_ENV)
     tpl.add_version("v4", {"a.txt": "four\n"})
     assert open_template(tpl.url).resolve(None) == tpl.sha("v4")  # not set: every run fetches
+
+
+def test_a_relative_cache_dir_stays_where_it_was_first_used(tpl, tmp_path, monkeypatch):
+    """Renders change the working directory; a relative COOKIEPATCHER_CACHE_DIR must not follow."""
+    from cookiepatcher.source import cache_dir
+
+    (tmp_path / "here").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "here")
+    monkeypatch.setenv("COOKIEPATCHER_CACHE_DIR", "rel-cache")
+    source = open_template(tpl.url)
+    assert source.repo.is_relative_to(tmp_path / "here" / "rel-cache")
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert cache_dir() == tmp_path / "here" / "rel-cache"
