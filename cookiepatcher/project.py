@@ -110,7 +110,8 @@ def render_at(repo: Path, source: TemplateSource, sha: str, directory: str | Non
               checkout: str | None, what: str, ask=None, decided: dict[str, Any] | None = None,
               only: tuple[str, list[str]] | None = None, output_dir_value: str | None = None,
               repo_dir_value: str | None = None, answer_flag: str | None = None,
-              cache_volatile: str | None = None, repo_fingerprint: str | None = None) -> tuple[Rendered, Entries]:
+              cache_volatile: str | None = None, repo_fingerprint: str | None = None,
+              cache_only: bool = False) -> tuple[Rendered, Entries] | None:
     """Render the template at ``sha`` with ``answers`` (kept verbatim) and hash it into ``repo``.
 
     Every render uses the same template and output paths under ``scratch``, so
@@ -125,10 +126,11 @@ def render_at(repo: Path, source: TemplateSource, sha: str, directory: str | Non
             ``ask``): the run's temporary folder, which a cached render must not contain.
         repo_fingerprint: :func:`cookiepatcher.rendercache.repo_fingerprint` of ``repo``
             when the caller has it (computed here otherwise).
+        cache_only: return the cached render, or ``None`` without rendering.
 
     Returns:
         The render (its context; the folder is temporary) and its entries in ``repo``'s
-        object database.
+        object database (``None`` only with ``cache_only``, when it is not cached).
     """
     cache_key = None
     if cache_volatile is not None and ask is None and rendercache.enabled():
@@ -142,6 +144,8 @@ def render_at(repo: Path, source: TemplateSource, sha: str, directory: str | Non
             if decided is not None:
                 decided.update(known)
             return Rendered(project=scratch / "render", context=context), entries
+    if cache_only:
+        return None
     folder = template_folder(source, sha, directory, scratch, what, only)
     out = scratch / "render"
     if out.exists():

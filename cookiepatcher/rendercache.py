@@ -4,9 +4,9 @@ An upgrade render is a pure function of its inputs: the template commit, the ans
 the values cookiecutter puts in the context (``_template``, ``_checkout``,
 ``_output_dir``, ``_repo_dir``), the files asked for (incremental renders), and the
 versions of cookiecutter and cookiepatcher (upgrade renders are seeded and their clock
-frozen, see :mod:`cookiepatcher.render`). So the base render of the next upgrade is
-usually the target render of the previous one, and ``update --dry-run`` followed by
-``update`` renders once.
+frozen, see :mod:`cookiepatcher.render`). So ``update --dry-run`` followed by ``update``
+renders once, and with full renders the base render of the next upgrade is the target
+render of the previous one.
 
 Layout under ``<cache>/renders/``::
 

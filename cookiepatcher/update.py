@@ -377,7 +377,11 @@ def _compute(project, record, head_entries, scratch: Path, *, checkout, director
         # folders, with the same _repo_dir shown to the template.
         same = str(scratch / "template")
         base_only, target_only = (only.root, only.base_paths), (only.root, only.target_paths)
-        if hasattr(os, "fork") and PARALLEL_RENDERS:
+        cached = base_render(scratch / "base", repo_dir_value=same, only=base_only, cache_only=True) if cache else None
+        if cached is not None:  # this upgrade ran before (e.g. its --dry-run): no child process needed
+            base_entries = cached[1]
+            theirs, theirs_entries = theirs_render(scratch / "theirs", repo_dir_value=same, only=target_only)
+        elif hasattr(os, "fork") and PARALLEL_RENDERS:
             join = _in_child(lambda: base_render(scratch / "base", repo_dir_value=same, only=base_only)[1])
             theirs, theirs_entries = theirs_render(scratch / "theirs", repo_dir_value=same, only=target_only)
             base_entries = join()
