@@ -183,7 +183,7 @@ def fleet_group(ctx: click.Context, repos_file: Path | None, owner: str | None, 
         pr_args.append("--dry-run")
     err = Console(stderr=True)
     with tempfile.TemporaryDirectory(prefix="cookiepatcher-fleet-") as tmp:
-        runner = fleet.SubprocessRunner(forge, pr_args, Path(tmp), timeout=timeout)
+        runner = fleet.ProcessRunner(forge, pr_args, Path(tmp), timeout=timeout)
         with Progress(TextColumn("[bold]fleet"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       TextColumn("{task.description}"), console=err, transient=False) as progress:
             task = progress.add_task("", total=len(entries))

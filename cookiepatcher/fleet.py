@@ -5,8 +5,8 @@ a clone URL; ``#`` comments) or from an organisation (GitHub) / group (GitLab). 
 one is cloned (without a checkout) into a scratch folder and ``cookiepatcher pr --json``
 runs there in its own process, a fork of this one where possible (cookiecutter changes
 the working directory while rendering, so renders cannot share a process), at most
-``jobs`` at a time. A failure in one repository is
-recorded with its reason and never stops the others.
+``jobs`` at a time. A failure in one repository is recorded with its reason and never
+stops the others.
 
 Exit code (:attr:`FleetReport.exit_code`): 0 all fine, 1 some requests carry conflicts
 or the bot was blocked by someone's commits, 2 some repositories failed.
@@ -177,7 +177,7 @@ Runner = Callable[[FleetEntry], RepoResult]
 
 
 @dataclass
-class SubprocessRunner:
+class ProcessRunner:
     """Clone one repository and run ``cookiepatcher pr --json`` in it, in its own process.
 
     Where the platform can ``fork`` (Linux, macOS), the process is a fork of this one:

@@ -11,6 +11,7 @@ the working tree or the repository's index: see :mod:`cookiepatcher.apply`.
 """
 from __future__ import annotations
 
+import os
 import re
 import tempfile
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from cookiepatcher import git
 from cookiepatcher.record import RECORD_FILE
 
 Entries = dict[str, tuple[str, str]]  # path -> (mode, sha)
+OuterAttributes = tuple[str, dict[str, bytes]]  # (project prefix, {folder above it: .gitattributes bytes})
 
 
 @dataclass
@@ -47,18 +49,42 @@ class MergeResult:
     ours_entries: Entries = field(default_factory=dict)
 
 
-def tree_from_dir(repo: Path, folder: Path, scratch: Path) -> Entries:
+def tree_from_dir(repo: Path, folder: Path, scratch: Path, outer_attributes: OuterAttributes | None = None) -> Entries:
     """Hash every file below ``folder`` into ``repo``'s object database; return its entries.
 
     Uses ``git add -A -f`` with a private index and ``folder`` as work tree, so blobs are
     exactly what ``git add`` in the project would store (ignore rules bypassed, modes
     and symlinks kept, the project's attribute rules applied).
+
+    Args:
+        outer_attributes: ``(prefix, {folder: bytes})``: the project folder inside its
+            repository and the ``.gitattributes`` files of the folders above it (``""`` =
+            the repository root). ``folder`` is then hashed at ``prefix`` below them, as
+            ``git add`` in the repository would (a monorepo's ``* text=auto``).
     """
-    index = scratch / f"index-{folder.name}"
+    if outer_attributes and outer_attributes[1]:
+        prefix, files = outer_attributes
+        root = scratch / f"outer-{folder.name}"
+        placed = root / prefix.rstrip("/")
+        placed.parent.mkdir(parents=True, exist_ok=True)
+        for where, data in files.items():
+            (root / where).mkdir(parents=True, exist_ok=True)
+            (root / where / ".gitattributes").write_bytes(data)
+        os.rename(folder, placed)
+        try:
+            entries = _add_and_list(repo, root, scratch, prefix.rstrip("/"))
+        finally:
+            os.rename(placed, folder)
+        return {p[len(prefix):]: e for p, e in entries.items()}
+    return _add_and_list(repo, folder, scratch, ".")
+
+
+def _add_and_list(repo: Path, work: Path, scratch: Path, pathspec: str) -> Entries:
+    index = scratch / f"index-{work.name}"
     index.unlink(missing_ok=True)
-    env = {"GIT_INDEX_FILE": str(index), "GIT_WORK_TREE": str(folder), "GIT_DIR": str(git.git_dir(repo))}
-    git.run(["-c", "core.fileMode=true", "-c", "core.symlinks=true", "add", "-A", "-f", "--", "."], folder, env=env)
-    raw = git.run(["ls-files", "-s", "-z"], folder, env=env).stdout
+    env = {"GIT_INDEX_FILE": str(index), "GIT_WORK_TREE": str(work), "GIT_DIR": str(git.git_dir(repo))}
+    git.run(["-c", "core.fileMode=true", "-c", "core.symlinks=true", "add", "-A", "-f", "--", pathspec], work, env=env)
+    raw = git.run(["ls-files", "-s", "-z"], work, env=env).stdout
     entries: Entries = {}
     for rec in raw.split(b"\0"):
         if rec:
@@ -66,6 +92,31 @@ def tree_from_dir(repo: Path, folder: Path, scratch: Path) -> Entries:
             mode, sha, _stage = meta.decode().split()
             entries[path.decode("utf-8", "surrogateescape")] = (mode, sha)
     return entries
+
+
+def outer_attributes(repo: Path, prefix: str, ours: Entries) -> OuterAttributes | None:
+    """The ``.gitattributes`` files of the folders above the project folder ``prefix``
+    in ``ours`` (repository-relative entries), for :func:`tree_from_dir`; ``None`` when
+    there are none (the project is at the root, or no folder above has one)."""
+    if not prefix:
+        return None
+    parts = prefix.rstrip("/").split("/")
+    above = ["/".join(parts[:i]) for i in range(len(parts))]
+    found = {d: ours[f"{d}/.gitattributes" if d else ".gitattributes"] for d in above
+             if (f"{d}/.gitattributes" if d else ".gitattributes") in ours}
+    found = {d: e for d, e in found.items() if e[0] in ("100644", "100755")}
+    if not found:
+        return None
+    shas = [sha for _mode, sha in found.values()]
+    out = git.run(["cat-file", "--batch"], repo, input="".join(s + "\n" for s in shas).encode()).stdout
+    files: dict[str, bytes] = {}
+    pos = 0
+    for d in found:
+        end = out.index(b"\n", pos)
+        size = int(out[pos:end].split(b" ")[2])
+        files[d] = out[end + 1:end + 1 + size]
+        pos = end + 1 + size + 1
+    return prefix, files
 
 
 def graft(outer: Entries, prefix: str, inner: Entries) -> Entries:
@@ -260,7 +311,7 @@ def merge_renders(
                        ours_entries=project_ours)
 
 
-def render_entries(repo: Path, render_dir: Path) -> Entries:
+def render_entries(repo: Path, render_dir: Path, outer: OuterAttributes | None = None) -> Entries:
     """Entries of a rendered project folder hashed into ``repo`` (see :func:`tree_from_dir`)."""
     with tempfile.TemporaryDirectory(prefix="cp-hash-") as tmp:
-        return tree_from_dir(repo, render_dir, Path(tmp))
+        return tree_from_dir(repo, render_dir, Path(tmp), outer)

@@ -22,7 +22,7 @@ from cookiepatcher import git, incremental, rendercache
 from cookiepatcher.answers import coerce
 from cookiepatcher.apply import check_clean, check_untracked, write_result
 from cookiepatcher.errors import CookiepatcherError, RefusedError
-from cookiepatcher.merge import merge_renders
+from cookiepatcher.merge import merge_renders, outer_attributes
 from cookiepatcher.project import Project, locate, render_at
 from cookiepatcher.record import RECORD_FILE, Record, dumps_record, load_record, public_context
 from cookiepatcher.source import TemplateSource, open_template
@@ -362,22 +362,25 @@ def _compute(project, record, head_entries, scratch: Path, *, checkout, director
     source.has_paths([(record.commit, record.directory), (target, directory)])
     git.git_dir(project.root)
     parent = str(project.folder.parent)
-    cache: dict[str, str] = {}
-    if render_cache and rendercache.enabled():  # one look at the repository's git settings serves both renders
-        cache = {"cache_volatile": str(scratch), "repo_fingerprint": rendercache.repo_fingerprint(project.root)}
+    # renders are hashed under the attributes of the folders above the project, as the
+    # project's own files were (a monorepo's `* text=auto`)
+    options: dict[str, Any] = {"outer": outer_attributes(project.root, project.prefix, head_entries)}
+    cached_renders = render_cache and rendercache.enabled()
+    if cached_renders:  # one look at the repository's git settings serves both renders
+        options.update(cache_volatile=str(scratch), repo_fingerprint=rendercache.repo_fingerprint(project.root))
     base_render = functools.partial(
         render_at, project.root, source, record.commit, record.directory, dict(record.context),
-        checkout=record.checkout, what="recorded commit", output_dir_value=parent, **cache)
+        checkout=record.checkout, what="recorded commit", output_dir_value=parent, **options)
     decided: dict[str, Any] = {}
     theirs_render = functools.partial(
         render_at, project.root, source, target, directory, answers, checkout=new_ref, what="target",
-        ask=None if no_input else ask, decided=decided, output_dir_value=parent, **cache)
+        ask=None if no_input else ask, decided=decided, output_dir_value=parent, **options)
     if only:
         # Incremental renders have no hooks, so they may run side by side in two
         # folders, with the same _repo_dir shown to the template.
         same = str(scratch / "template")
         base_only, target_only = (only.root, only.base_paths), (only.root, only.target_paths)
-        cached = base_render(scratch / "base", repo_dir_value=same, only=base_only, cache_only=True) if cache else None
+        cached = base_render(scratch / "base", repo_dir_value=same, only=base_only, cache_only=True) if cached_renders else None
         if cached is not None:  # this upgrade ran before (e.g. its --dry-run): no child process needed
             base_entries = cached[1]
             theirs, theirs_entries = theirs_render(scratch / "theirs", repo_dir_value=same, only=target_only)

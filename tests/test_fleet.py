@@ -141,7 +141,7 @@ def test_shard_option_runs_exactly_its_slice(tmp_path: Path, monkeypatch: pytest
             seen.append(entry.repo)
             return RepoResult(entry.repo, "up-to-date", "fine")
 
-    monkeypatch.setattr(fleet, "SubprocessRunner", Recording)
+    monkeypatch.setattr(fleet, "ProcessRunner", Recording)
     union = []
     for i in (1, 2, 3):
         seen.clear()

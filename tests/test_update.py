@@ -494,7 +494,6 @@ def test_changed_local_extension_is_used_for_the_target_render(tmp_path, make_te
     assert (project / "README.md").read_text() == "DEMO PROJECT!\n"
 
 
-
 @pytest.mark.parametrize("full", ["0", "1"], ids=["incremental", "full"])
 def test_followed_ref_change_reaches_files_using_checkout(tmp_path, make_template, monkeypatch, full):
     monkeypatch.setenv("COOKIEPATCHER_FULL_RENDER", full)
@@ -537,3 +536,24 @@ def test_random_value_written_by_a_hook_causes_no_spurious_conflict(tmp_path, ma
 
     assert outcomes(result) == {"README.md": "updated"}
     assert (project / ".env").read_bytes() == env_file
+
+
+def test_changed_files_are_stored_as_git_add_would_under_the_repositorys_attributes(tmp_path, make_template):
+    """The render only sees the template's own .gitattributes; a monorepo's root
+    ``* text=auto`` (outside the project folder) must still normalize what the upgrade
+    stores, or the file shows as modified right after the update."""
+    tpl = make_template(tmp_path, {"v1": {"run.bat": b"@echo off\r\necho v1\r\n", "a.txt": "a\n"},
+                                   "v2": {"run.bat": b"@echo off\r\necho v2\r\n", "a.txt": "a\nb\n"}})
+    mono = tmp_path / "mono"
+    mono.mkdir()
+    git(mono, "init", "-q")
+    write(mono / ".gitattributes", "* text=auto\n")
+    project = generate(tpl, "v1", output_dir=mono / "services", init_git=False)
+    commit_all(mono, "monorepo with a generated service")
+    lf = b"@echo off\necho v1\n"
+    assert git(mono, "cat-file", "blob", f"HEAD:services/{project.name}/run.bat").encode() == lf  # git add normalized it
+
+    result = update_project(project, checkout="v2")
+    assert result.exit_code == 0
+    assert git(mono, "cat-file", "blob", f":services/{project.name}/run.bat").encode() == b"@echo off\necho v2\n"
+    assert sorted(status(mono).splitlines()) == [f"M  services/{project.name}/{name}" for name in ("a.txt", "cookiepatcher.json", "run.bat")]
