@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -182,16 +183,31 @@ def fleet_group(ctx: click.Context, repos_file: Path | None, owner: str | None, 
     if dry_run:
         pr_args.append("--dry-run")
     err = Console(stderr=True)
-    with tempfile.TemporaryDirectory(prefix="cookiepatcher-fleet-") as tmp:
-        runner = fleet.ProcessRunner(forge, pr_args, Path(tmp), timeout=timeout)
-        with Progress(TextColumn("[bold]fleet"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      TextColumn("{task.description}"), console=err, transient=False) as progress:
-            task = progress.add_task("", total=len(entries))
+    finished = 0
+    try:  # SIGTERM stops the run as Ctrl-C does (only the main thread may set handlers)
+        previous_term = signal.signal(signal.SIGTERM, _interrupt)
+    except ValueError:
+        previous_term = None
+    try:
+        with tempfile.TemporaryDirectory(prefix="cookiepatcher-fleet-") as tmp:
+            runner = fleet.ProcessRunner(forge, pr_args, Path(tmp), timeout=timeout)
+            with Progress(TextColumn("[bold]fleet"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                          TextColumn("{task.description}"), console=err, transient=False) as progress:
+                task = progress.add_task("", total=len(entries))
 
-            def done(result: fleet.RepoResult, n: int, total: int) -> None:
-                progress.update(task, completed=n, description=f"{result.repo}: {result.category}")
+                def done(result: fleet.RepoResult, n: int, total: int) -> None:
+                    nonlocal finished
+                    finished = n
+                    progress.update(task, completed=n, description=f"{result.repo}: {result.category}")
 
-            result = fleet.run_fleet(entries, runner, jobs=jobs, on_done=done, redact=forge.redact)
+                result = fleet.run_fleet(entries, runner, jobs=jobs, on_done=done, redact=forge.redact)
+    except (KeyboardInterrupt, fleet.Interrupted):
+        click.echo(f"cookiepatcher: error: fleet stopped after {finished} of {len(entries)} repositories; "
+                   "the running ones were killed, nothing else was started", err=True)
+        raise SystemExit(130) from None
+    finally:
+        if previous_term is not None:
+            signal.signal(signal.SIGTERM, previous_term)
     table = Table(title="cookiepatcher fleet")
     for col in ("repository", "outcome", "detail"):
         table.add_column(col, overflow="fold")
@@ -206,6 +222,10 @@ def fleet_group(ctx: click.Context, repos_file: Path | None, owner: str | None, 
     if report is not None:
         report.write_text(forge.redact(json.dumps(result.to_json(), indent=2)) + "\n", encoding="utf-8")
     raise SystemExit(result.exit_code)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 @fleet_group.command("plan")

@@ -176,6 +176,10 @@ def plan(entries: Sequence[FleetEntry], *, fmt: str = "github", shards: int | No
 Runner = Callable[[FleetEntry], RepoResult]
 
 
+class Interrupted(Exception):
+    """The fleet run was stopped (Ctrl-C or SIGTERM); running repositories were killed."""
+
+
 @dataclass
 class ProcessRunner:
     """Clone one repository and run ``cookiepatcher pr --json`` in it, in its own process.
@@ -187,12 +191,16 @@ class ProcessRunner:
     ``$COOKIEPATCHER_FETCHED_SINCE`` = the runner's creation time, so a template mirror is
     fetched once per fleet run, not once per repository.
 
+    The clone and the run each get a process group of their own, and their temporary
+    files live in the repository's scratch folder: a timeout or :meth:`abort` kills the
+    whole group (hooks and git included), and removing the folder removes every trace.
+
     Args:
         forge: the forge (clone URL lookups, token for ``git clone``); its token also
             reaches the child through the inherited environment, never its arguments.
         pr_args: extra ``cookiepatcher pr`` arguments (``--forge``, ``--base-url``, ...).
         workdir: scratch folder for clones (each removed after its run).
-        timeout: seconds before one repository counts as failed (its process is killed).
+        timeout: seconds for one repository, clone included, before it counts as failed.
     """
 
     forge: Any
@@ -201,6 +209,8 @@ class ProcessRunner:
     timeout: float = 900.0
     started: float = field(default_factory=time.time)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _groups: set[int] = field(default_factory=set)
+    _stopped: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
         if hasattr(os, "fork"):  # imported once here, inherited by every forked run
@@ -213,7 +223,18 @@ class ProcessRunner:
             # to every page the forked runs share with this process (copy-on-write)
             gc.freeze()
 
+    def abort(self) -> None:
+        """Stop: no new repository starts, and the running ones are killed (whole groups)."""
+        self._stopped.set()
+        with self._lock:
+            groups = list(self._groups)
+        for group in groups:
+            _kill_group(group)
+
     def __call__(self, entry: FleetEntry) -> RepoResult:
+        if self._stopped.is_set():
+            raise Interrupted()
+        deadline = time.monotonic() + self.timeout
         dest = Path(tempfile.mkdtemp(prefix=re.sub(r"\W", "_", entry.repo)[-40:] + "-", dir=self.workdir))
         try:
             url = entry.clone_url
@@ -221,82 +242,142 @@ class ProcessRunner:
                 with self._lock:
                     url = self.forge.repo_info(entry.repo).clone_url
             env = {**os.environ, **self.forge.git_auth_env(url), "GIT_TERMINAL_PROMPT": "0"}
-            clone = subprocess.run(["git", "clone", "--quiet", "--no-tags", "--no-checkout", url, str(dest / "repo")],
-                                   capture_output=True, text=True, env=env, timeout=self.timeout)
-            if clone.returncode != 0:
-                return RepoResult(entry.repo, "failed", _last_line(clone.stderr) or "git clone failed")
-            args = ["pr", "--json", "--repo", entry.repo, "--fresh-clone", *self.pr_args]
-            if hasattr(os, "fork"):
-                code, out, err = _run_forked(args, dest / "repo", dest, self.timeout, {FETCHED_SINCE_ENV: repr(self.started)})
-            else:
-                proc = subprocess.run([sys.executable, "-m", "cookiepatcher", *args], cwd=dest / "repo", capture_output=True,
-                                      text=True, timeout=self.timeout, env={**os.environ, FETCHED_SINCE_ENV: repr(self.started)})
-                code, out, err = proc.returncode, proc.stdout, proc.stderr
+            cmd = ["git", "clone", "--quiet", "--no-tags", "--no-checkout", url, str(dest / "repo")]
+            code, _out, err = self._run_group(cmd, None, deadline, env)
             if code is None:
-                return RepoResult(entry.repo, "failed", f"timed out after {self.timeout:.0f}s")
+                return self._timed_out(entry)
+            if code != 0:
+                return RepoResult(entry.repo, "failed", _git_error(err) or "git clone failed")
+            args = ["pr", "--json", "--repo", entry.repo, "--fresh-clone", *self.pr_args]
+            extra = {FETCHED_SINCE_ENV: repr(self.started)}
+            if hasattr(os, "fork"):
+                code, out, err = self._run_forked(args, dest / "repo", dest, deadline, extra)
+            else:
+                code, out, err = self._run_group([sys.executable, "-m", "cookiepatcher", *args], dest / "repo", deadline,
+                                                 {**os.environ, **extra, "TMPDIR": str(_tmp_in(dest))})
+            if code is None:
+                return self._timed_out(entry)
             data = _json_tail(out)
             if data is None:
                 return RepoResult(entry.repo, "failed", _last_line(err) or f"cookiepatcher pr exited {code}")
             return RepoResult(entry.repo, data["status"], data["message"], data.get("url"), list(data.get("conflicts") or []))
-        except subprocess.TimeoutExpired:
-            return RepoResult(entry.repo, "failed", f"timed out after {self.timeout:.0f}s")
         finally:
             shutil.rmtree(dest, ignore_errors=True)
 
+    def _timed_out(self, entry: FleetEntry) -> RepoResult:
+        if self._stopped.is_set():
+            raise Interrupted()
+        return RepoResult(entry.repo, "failed", f"timed out after {self.timeout:g}s")
 
-def _run_forked(args: list[str], cwd: Path, scratch: Path, timeout: float, env: dict[str, str]) -> tuple[int | None, str, str]:
-    """Run ``cookiepatcher ARGS`` in a forked child of this process, in ``cwd``, with
-    ``env`` added to its environment and stdin from ``/dev/null``.
+    def _track(self, group: int, running: bool) -> None:
+        with self._lock:
+            (self._groups.add if running else self._groups.discard)(group)
+        if running and self._stopped.is_set():  # abort() ran while this one was starting
+            _kill_group(group)
 
-    Returns ``(exit code, stdout, stderr)``; the exit code is ``None`` when the child ran
-    past ``timeout`` seconds (it is then killed). The child dies with this process.
-    """
-    out_path, err_path = scratch / "stdout", scratch / "stderr"
-    sys.stdout.flush()
-    sys.stderr.flush()
-    pid = os.fork()
-    if pid == 0:  # child: never returns
-        code = 70
+    def _run_group(self, cmd: list[str], cwd: Path | None, deadline: float, env: dict[str, str]) -> tuple[int | None, str, str]:
+        """Run ``cmd`` in a new session (its own process group); the exit code is ``None``
+        when the deadline passed or the run was aborted (the group is then killed)."""
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, start_new_session=True)
+        self._track(proc.pid, True)
         try:
-            # drop every descriptor inherited from this process's other threads (the
-            # pipes of their git processes, sockets), so none waits on this child
-            os.closerange(3, _max_fd())
-            from cookiepatcher import git
-
-            git._die_with_parent()
-            os.chdir(cwd)
-            os.environ.update(env)
-            for fd, path, flags in ((0, os.devnull, os.O_RDONLY), (1, out_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC),
-                                    (2, err_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)):
-                new = os.open(path, flags, 0o600)
-                os.dup2(new, fd)
-                os.close(new)
-            # new stream objects: another thread of the parent may have held the old ones' locks at fork time
-            sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115
-            sys.stdout = open(1, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
-            sys.stderr = open(2, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
-            from cookiepatcher import update
-            from cookiepatcher.cli import main
-
-            update.PARALLEL_RENDERS = False  # the fleet's jobs already use the cores
-            try:
-                main.main(args=args, prog_name="cookiepatcher", standalone_mode=True)
-                code = 0
-            except SystemExit as exc:
-                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        except BaseException:  # a bug: its traceback goes to the captured stderr
-            import traceback
-
-            traceback.print_exc()
+            out, err = proc.communicate(timeout=max(0.0, deadline - time.monotonic()))
+            if self._stopped.is_set():
+                return None, out, err
+            return proc.returncode, out, err
+        except subprocess.TimeoutExpired:
+            _kill_group(proc.pid)
+            proc.communicate()
+            return None, "", ""
         finally:
+            self._track(proc.pid, False)
+
+    def _run_forked(self, args: list[str], cwd: Path, scratch: Path, deadline: float,
+                    env: dict[str, str]) -> tuple[int | None, str, str]:
+        """Run ``cookiepatcher ARGS`` in a forked child of this process, in ``cwd``, with
+        ``env`` added to its environment, stdin from ``/dev/null`` and its temporary
+        files in ``scratch``.
+
+        Returns ``(exit code, stdout, stderr)``; the exit code is ``None`` when the child
+        ran past ``deadline`` or the run was aborted (its process group is then killed).
+        The child dies with this process.
+        """
+        out_path, err_path = scratch / "stdout", scratch / "stderr"
+        tmp = _tmp_in(scratch)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # child: never returns
+            code = 70
             try:
-                sys.stdout.flush()
-                sys.stderr.flush()
+                os.setpgid(0, 0)  # a group of its own: a timeout kills its hooks and git too
+                # drop every descriptor inherited from this process's other threads (the
+                # pipes of their git processes, sockets), so none waits on this child
+                os.closerange(3, _max_fd())
+                from cookiepatcher import git
+
+                git._die_with_parent()
+                os.chdir(cwd)
+                os.environ.update(env)
+                os.environ["TMPDIR"] = str(tmp)
+                tempfile.tempdir = None
+                for fd, path, flags in ((0, os.devnull, os.O_RDONLY), (1, out_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC),
+                                        (2, err_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)):
+                    new = os.open(path, flags, 0o600)
+                    os.dup2(new, fd)
+                    os.close(new)
+                # new stream objects: another thread of the parent may have held the old ones' locks at fork time
+                sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115
+                sys.stdout = open(1, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
+                sys.stderr = open(2, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
+                from cookiepatcher import update
+                from cookiepatcher.cli import main
+
+                update.PARALLEL_RENDERS = False  # the fleet's jobs already use the cores
+                try:
+                    main.main(args=args, prog_name="cookiepatcher", standalone_mode=True)
+                    code = 0
+                except SystemExit as exc:
+                    code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+            except BaseException:  # a bug: its traceback goes to the captured stderr
+                import traceback
+
+                traceback.print_exc()
             finally:
-                os._exit(code)
-    status = _wait(pid, timeout)
-    read = lambda p: p.read_text(encoding="utf-8", errors="replace") if p.exists() else ""  # noqa: E731
-    return status, read(out_path), read(err_path)
+                try:
+                    sys.stdout.flush()
+                    sys.stderr.flush()
+                finally:
+                    os._exit(code)
+        try:
+            os.setpgid(pid, pid)  # also from this side: no window where a kill misses the group
+        except (PermissionError, ProcessLookupError):  # the child got there first, or is gone
+            pass
+        self._track(pid, True)
+        try:
+            status = _wait(pid, max(0.0, deadline - time.monotonic()))
+        finally:
+            self._track(pid, False)
+        if self._stopped.is_set():
+            status = None
+        read = lambda p: p.read_text(encoding="utf-8", errors="replace") if p.exists() else ""  # noqa: E731
+        return status, read(out_path), read(err_path)
+
+
+def _tmp_in(scratch: Path) -> Path:
+    tmp = scratch / "tmp"
+    tmp.mkdir(exist_ok=True)
+    return tmp
+
+
+def _kill_group(group: int) -> None:
+    import signal
+
+    try:
+        os.killpg(group, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def _max_fd() -> int:
@@ -323,7 +404,11 @@ def _wait(pid: int, timeout: float) -> int | None:
                 return os.waitstatus_to_exitcode(status)
             left = deadline - time.monotonic()
             if left <= 0:
-                os.kill(pid, signal.SIGKILL)
+                _kill_group(pid)  # the child leads its own group: its hooks and git go too
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
                 os.waitpid(pid, 0)
                 return None
             if pidfd is not None:
@@ -333,6 +418,13 @@ def _wait(pid: int, timeout: float) -> int | None:
     finally:
         if pidfd is not None:
             os.close(pidfd)
+
+
+def _git_error(text: str) -> str:
+    """git's first ``fatal:``/``error:`` line (the cause; later lines are advice)."""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    first = next((ln for ln in lines if ln.startswith(("fatal:", "error:"))), None)
+    return first if first else (lines[-1] if lines else "")
 
 
 def _last_line(text: str) -> str:
@@ -374,16 +466,26 @@ def run_fleet(
         start = time.monotonic()
         try:
             result = runner(entry)
+        except Interrupted:
+            raise
         except Exception as exc:  # one repository's failure never stops the others
             result = RepoResult(entry.repo, "failed", str(exc) or type(exc).__name__)
         result.reason = redact(result.reason)
         result.seconds = round(time.monotonic() - start, 2)
         return result
 
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+    pool = ThreadPoolExecutor(max_workers=max(1, jobs))
+    try:
         futures = {pool.submit(one, i, e): i for i, e in enumerate(entries)}
         for done, future in enumerate(as_completed(futures), 1):
             results[futures[future]] = future.result()
             if on_done:
                 on_done(results[futures[future]], done, len(entries))
+    except BaseException:  # Ctrl-C, SIGTERM (see the CLI), an on_done failure: stop everything now
+        abort = getattr(runner, "abort", None)
+        if abort is not None:
+            abort()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
     return FleetReport([results[i] for i in range(len(entries))])

@@ -8,7 +8,8 @@ the same functions ``cookiecutter.main.cookiecutter`` calls, with the same conte
 
 Upgrade renders are deterministic: cookiecutter's ``random_ascii_string``, ``uuid4`` and
 ``{% now %}`` extensions are seeded/frozen so both renders of one upgrade produce the
-same values, and hooks see ``COOKIEPATCHER_RENDER=upgrade`` in their environment.
+same values, and hooks see ``COOKIEPATCHER_RENDER=upgrade`` in their environment; what
+they print goes to stderr (stdout carries the upgrade's report).
 """
 from __future__ import annotations
 
@@ -243,6 +244,27 @@ def _render_env(mode: str, template_dir: Path) -> Iterator[None]:
             shutil.rmtree(seed_dir, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def _hook_output_to_stderr() -> Iterator[None]:
+    """Send what hooks print to stderr: they inherit file descriptor 1, and an upgrade's
+    stdout is its report (``update --json``, ``pr --json`` read by ``fleet``)."""
+    try:
+        sys.stdout.flush()
+        saved = os.dup(1)
+    except (OSError, ValueError, AttributeError):  # no usable stdout: nothing to protect
+        yield
+        return
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        try:
+            sys.stdout.flush()
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+
+
 def run_pre_prompt_hook(template_dir: Path) -> None:
     """Run ``hooks/pre_prompt.*`` in ``template_dir`` (a private copy), as cookiecutter >= 2.4 does.
 
@@ -351,7 +373,8 @@ def render(
         answers: recorded/extra answers, applied like cookiecutter's ``extra_context``.
         template: the template location as the user gave it (``_template``).
         checkout: the ref followed (``_checkout``).
-        mode: ``"upgrade"`` (deterministic, hooks see ``COOKIEPATCHER_RENDER=upgrade``)
+        mode: ``"upgrade"`` (deterministic, hooks see ``COOKIEPATCHER_RENDER=upgrade`` and
+            print to stderr)
             or ``"create"`` (cookiecutter's own randomness).
         no_input: do not prompt (questions without answers take their defaults).
         default_context: user-config defaults (cookiecutter's ``default_context``).
@@ -376,13 +399,15 @@ def render(
     from cookiecutter.generate import generate_files
     from cookiecutter.prompt import prompt_for_config
 
-    with _render_env(mode, template_dir):
+    hook_output = _hook_output_to_stderr() if mode == "upgrade" else contextlib.nullcontext()
+    with _render_env(mode, template_dir), hook_output:
         run_pre_prompt_hook(template_dir)
     # with a ``prompt`` callback (upgrades) the callback applies the answers itself
     context = {"cookiecutter": load_context(template_dir, None if prompt else answers, default_context)}
     context["_cookiecutter"] = {k: v for k, v in context["cookiecutter"].items() if not k.startswith("_")}
     det = _deterministic() if mode == "upgrade" else contextlib.nullcontext()
-    with det, _compiled_template_cache(), _render_env(mode, template_dir):
+    hook_output = _hook_output_to_stderr() if mode == "upgrade" else contextlib.nullcontext()
+    with det, _compiled_template_cache(), _render_env(mode, template_dir), hook_output:
         try:
             if prompt is not None:
                 values = prompt(context)

@@ -385,3 +385,15 @@ def test_diff_leaves_out_the_record_and_counts_ignored_template_files(tmp_path, 
     assert diff.returncode == 0, diff.stderr
     assert "cookiepatcher.json" not in diff.stdout and ".env" not in diff.stdout
     assert "README.md" in diff.stdout
+
+
+def test_what_hooks_print_goes_to_stderr_so_json_output_stays_parseable(tmp_path, make_template):
+    hook = "print('post-gen: configured', {'x': 1})\n"
+    tpl = make_template(tmp_path, {"v1": {"a.txt": "1\n", "/hooks/post_gen_project.py": hook},
+                                   "v2": {"a.txt": "2\n"}})
+    project = generate(tpl, "v1")
+    proc = run_cli("update", "--checkout", "v2", "--no-input", "--json", cwd=project)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert [f["path"] for f in data["files"]] == ["a.txt"]
+    assert "post-gen: configured" in proc.stderr

@@ -264,3 +264,92 @@ def test_a_repository_that_runs_too_long_is_killed_and_counted_as_failed(tmp_pat
     if pid == 0:
         os._exit(3)
     assert _wait(pid, 5) == 3
+
+
+def _slow_hook_template(tmp_path: Path) -> Path:
+    """The bot fixture template plus a post-gen hook that, in upgrade renders, records its
+    pid and then hangs (a stuck tool, a network call without a timeout)."""
+    tpl = make_template(tmp_path)
+    hook = tpl / "hooks" / "post_gen_project.py"
+    hook.parent.mkdir()
+    hook.write_text("import os, time\n"
+                    "if os.environ.get('COOKIEPATCHER_RENDER') == 'upgrade':\n"
+                    f"    open({str(tmp_path / 'hook.pids')!r}, 'a').write(f'{{os.getpid()}}\\n')\n"
+                    "    time.sleep(60)\n")
+    git(tpl, "add", "-A")
+    git(tpl, "commit", "-q", "-m", "hook")
+    return tpl
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie still answers kill(0): count it as gone
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().split()[2] != "Z"
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="forked runs")
+def test_a_timed_out_repository_takes_its_hooks_and_temporary_files_with_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tpl = _slow_hook_template(tmp_path)
+    bare = make_service(tmp_path, tpl, "slow")
+    fast = make_service(tmp_path, make_template(tmp_path / "other"), "fast")
+    template_commit(tpl, {"ci.yml": "steps:\n  - run: make check\n"}, "Check")
+    tmp = tmp_path / "tmpdir"
+    tmp.mkdir()
+    monkeypatch.delenv("GITHUB_TOKEN")  # a dry run without a token asks no API
+    monkeypatch.setenv("TMPDIR", str(tmp))
+    monkeypatch.setattr("tempfile.tempdir", None)
+    listing = tmp_path / "repos.txt"
+    listing.write_text(f"org/slow {bare.as_uri()}\norg/fast {fast.as_uri()}\n")
+    start = time.monotonic()
+    result = CliRunner().invoke(main, ["fleet", "--repos", str(listing), "--forge", "github", "--dry-run",
+                                       "--timeout", "4", "--report", str(tmp_path / "report.json")])
+    assert time.monotonic() - start < 30
+    assert result.exit_code == 2, result.output
+    data = json.loads((tmp_path / "report.json").read_text())
+    slow, quick = data["repositories"]
+    assert (slow["category"], slow["reason"]) == ("failed", "timed out after 4s")
+    assert quick["category"] == "up to date"
+    pids = [int(p) for p in (tmp_path / "hook.pids").read_text().split()]
+    assert pids
+    time.sleep(0.2)
+    assert not [p for p in pids if _alive(p)], "the hung hook outlived its repository's timeout"
+    assert list(tmp.iterdir()) == [], "temporary files left behind"
+
+
+def test_stopping_a_fleet_kills_what_runs_and_starts_nothing_more() -> None:
+    started: list[str] = []
+    aborted = threading.Event()
+
+    class Runner:
+        def __call__(self, entry: FleetEntry) -> RepoResult:
+            started.append(entry.repo)
+            if entry.repo != "org/svc00":
+                aborted.wait(10)  # a long run, until abort() kills it
+                raise fleet.Interrupted()
+            return RepoResult(entry.repo, "up-to-date", "fine")
+
+        def abort(self) -> None:
+            aborted.set()
+
+    def ctrl_c(result: RepoResult, done: int, total: int) -> None:
+        raise KeyboardInterrupt
+
+    start = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        fleet.run_fleet(_entries(20), Runner(), jobs=2, on_done=ctrl_c)
+    assert time.monotonic() - start < 5
+    assert aborted.is_set() and len(started) <= 3
+
+
+def test_a_failed_clone_names_gits_reason(tmp_path: Path) -> None:
+    listing = tmp_path / "repos.txt"
+    listing.write_text(f"org/ghost {(tmp_path / 'nowhere.git').as_uri()}\n")
+    result = CliRunner().invoke(main, ["fleet", "--repos", str(listing), "--forge", "github", "--dry-run",
+                                       "--report", str(tmp_path / "report.json")])
+    assert result.exit_code == 2
+    [repo] = json.loads((tmp_path / "report.json").read_text())["repositories"]
+    assert repo["reason"].startswith("fatal:") and "nowhere.git" in repo["reason"], repo["reason"]
