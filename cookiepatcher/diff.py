@@ -6,7 +6,7 @@ from pathlib import Path
 
 from cookiepatcher import git
 from cookiepatcher.errors import RefusedError
-from cookiepatcher.merge import graft
+from cookiepatcher.merge import graft, repo_attributes
 from cookiepatcher.project import locate, render_at, worktree_tree
 from cookiepatcher.record import RECORD_FILE, load_record
 from cookiepatcher.source import open_template
@@ -28,11 +28,12 @@ def diff_project(project_dir: Path, *, offline: bool = False, stat: bool = False
     if not source.has_commit(record.commit):
         raise RefusedError(f"recorded template commit {record.commit[:12]} is no longer in {record.template}; re-link with `cookiepatcher link {record.template} --commit SHA`")
     with tempfile.TemporaryDirectory(prefix="cookiepatcher-") as tmp:
+        outer = git.ls_tree(project.root, project.head) if project.head else {}
         _rendered, entries = render_at(project.root, source, record.commit, record.directory, dict(record.context),
                                        Path(tmp), checkout=record.checkout, what="recorded commit",
-                                       output_dir_value=str(project.folder.parent))
+                                       output_dir_value=str(project.folder.parent),
+                                       attributes=repo_attributes(project.root, project.prefix, outer))
         entries.pop(RECORD_FILE, None)
-        outer = git.ls_tree(project.root, project.head) if project.head else {}
         full = graft(outer, project.prefix, entries)
         if project.prefix + RECORD_FILE in outer:
             full[project.prefix + RECORD_FILE] = outer[project.prefix + RECORD_FILE]

@@ -22,7 +22,7 @@ from cookiepatcher import git
 from cookiepatcher.record import RECORD_FILE
 
 Entries = dict[str, tuple[str, str]]  # path -> (mode, sha)
-OuterAttributes = tuple[str, dict[str, bytes]]  # (project prefix, {folder above it: .gitattributes bytes})
+RepoAttributes = tuple[str, dict[str, bytes]]  # (project prefix, {folder: .gitattributes bytes})
 
 
 @dataclass
@@ -49,7 +49,7 @@ class MergeResult:
     ours_entries: Entries = field(default_factory=dict)
 
 
-def tree_from_dir(repo: Path, folder: Path, scratch: Path, outer_attributes: OuterAttributes | None = None) -> Entries:
+def tree_from_dir(repo: Path, folder: Path, scratch: Path, attributes: RepoAttributes | None = None) -> Entries:
     """Hash every file below ``folder`` into ``repo``'s object database; return its entries.
 
     Uses ``git add -A -f`` with a private index and ``folder`` as work tree, so blobs are
@@ -57,26 +57,42 @@ def tree_from_dir(repo: Path, folder: Path, scratch: Path, outer_attributes: Out
     and symlinks kept, the project's attribute rules applied).
 
     Args:
-        outer_attributes: ``(prefix, {folder: bytes})``: the project folder inside its
-            repository and the ``.gitattributes`` files of the folders above it (``""`` =
-            the repository root). ``folder`` is then hashed at ``prefix`` below them, as
-            ``git add`` in the repository would (a monorepo's ``* text=auto``).
+        attributes: ``(prefix, {folder: bytes})`` from :func:`repo_attributes`: the
+            project folder inside its repository and the project's ``.gitattributes``
+            files by folder (repository-relative; ``""`` = the root). ``folder`` is
+            hashed at ``prefix`` below those of the folders above it, and with those
+            inside the project where the render has none of its own (a user's
+            ``* text=auto``), as ``git add`` in the project would; the files placed for
+            this are not part of the result.
     """
-    if outer_attributes and outer_attributes[1]:
-        prefix, files = outer_attributes
-        root = scratch / f"outer-{folder.name}"
-        placed = root / prefix.rstrip("/")
+    if not attributes or not attributes[1]:
+        return _add_and_list(repo, folder, scratch, ".")
+    prefix, files = attributes
+    root = scratch / f"attributes-{folder.name}" if prefix else folder
+    placed = root / prefix.rstrip("/") if prefix else folder
+    placed_parent_made = False
+    if prefix:
         placed.parent.mkdir(parents=True, exist_ok=True)
-        for where, data in files.items():
-            (root / where).mkdir(parents=True, exist_ok=True)
-            (root / where / ".gitattributes").write_bytes(data)
         os.rename(folder, placed)
-        try:
-            entries = _add_and_list(repo, root, scratch, prefix.rstrip("/"))
-        finally:
+        placed_parent_made = True
+    injected: list[Path] = []
+    try:
+        for where, data in files.items():
+            target = root / where / ".gitattributes" if where else root / ".gitattributes"
+            if (where + "/").startswith(prefix) or not prefix:  # inside the project folder
+                if os.path.lexists(target):
+                    continue  # the render's own file rules there
+                injected.append(target)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        entries = _add_and_list(repo, root, scratch, prefix.rstrip("/") or ".")
+    finally:
+        for target in injected:
+            target.unlink(missing_ok=True)
+        if placed_parent_made:
             os.rename(placed, folder)
-        return {p[len(prefix):]: e for p, e in entries.items()}
-    return _add_and_list(repo, folder, scratch, ".")
+    placed_files = {t.relative_to(root).as_posix() for t in injected}
+    return {p[len(prefix):]: e for p, e in entries.items() if p not in placed_files}
 
 
 def _add_and_list(repo: Path, work: Path, scratch: Path, pathspec: str) -> Entries:
@@ -94,27 +110,29 @@ def _add_and_list(repo: Path, work: Path, scratch: Path, pathspec: str) -> Entri
     return entries
 
 
-def outer_attributes(repo: Path, prefix: str, ours: Entries) -> OuterAttributes | None:
-    """The ``.gitattributes`` files of the folders above the project folder ``prefix``
-    in ``ours`` (repository-relative entries), for :func:`tree_from_dir`; ``None`` when
-    there are none (the project is at the root, or no folder above has one)."""
-    if not prefix:
-        return None
-    parts = prefix.rstrip("/").split("/")
-    above = ["/".join(parts[:i]) for i in range(len(parts))]
-    found = {d: ours[f"{d}/.gitattributes" if d else ".gitattributes"] for d in above
-             if (f"{d}/.gitattributes" if d else ".gitattributes") in ours}
-    found = {d: e for d, e in found.items() if e[0] in ("100644", "100755")}
+def repo_attributes(repo: Path, prefix: str, ours: Entries) -> RepoAttributes | None:
+    """The ``.gitattributes`` files of ``ours`` (repository-relative entries) that apply
+    to the project folder ``prefix``: those of the folders above it and those inside it,
+    for :func:`tree_from_dir`; ``None`` when there are none."""
+    parts = prefix.rstrip("/").split("/") if prefix else []
+    above = {"/".join(parts[:i]) for i in range(len(parts))}
+    found: dict[str, str] = {}
+    for path, (mode, sha) in ours.items():
+        if (path != ".gitattributes" and not path.endswith("/.gitattributes")) or mode not in ("100644", "100755"):
+            continue
+        where = path[: -len("/.gitattributes")] if "/" in path else ""
+        if where in above or (where + "/").startswith(prefix):
+            found[where] = sha
     if not found:
         return None
-    shas = [sha for _mode, sha in found.values()]
-    out = git.run(["cat-file", "--batch"], repo, input="".join(s + "\n" for s in shas).encode()).stdout
+    wanted = sorted(found.items())
+    out = git.run(["cat-file", "--batch"], repo, input="".join(sha + "\n" for _w, sha in wanted).encode()).stdout
     files: dict[str, bytes] = {}
     pos = 0
-    for d in found:
+    for where, _sha in wanted:
         end = out.index(b"\n", pos)
         size = int(out[pos:end].split(b" ")[2])
-        files[d] = out[end + 1:end + 1 + size]
+        files[where] = out[end + 1:end + 1 + size]
         pos = end + 1 + size + 1
     return prefix, files
 
@@ -311,7 +329,7 @@ def merge_renders(
                        ours_entries=project_ours)
 
 
-def render_entries(repo: Path, render_dir: Path, outer: OuterAttributes | None = None) -> Entries:
+def render_entries(repo: Path, render_dir: Path, attributes: RepoAttributes | None = None) -> Entries:
     """Entries of a rendered project folder hashed into ``repo`` (see :func:`tree_from_dir`)."""
     with tempfile.TemporaryDirectory(prefix="cp-hash-") as tmp:
-        return tree_from_dir(repo, render_dir, Path(tmp), outer)
+        return tree_from_dir(repo, render_dir, Path(tmp), attributes)

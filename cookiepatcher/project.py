@@ -14,7 +14,7 @@ from typing import Any
 from cookiepatcher import git, rendercache
 from cookiepatcher.answers import resolve_answers
 from cookiepatcher.errors import RefusedError, TemplateError
-from cookiepatcher.merge import Entries, OuterAttributes, render_entries
+from cookiepatcher.merge import Entries, RepoAttributes, render_entries
 from cookiepatcher.render import Rendered, check_symlinks, render
 from cookiepatcher.source import TemplateSource
 
@@ -112,7 +112,7 @@ def render_at(repo: Path, source: TemplateSource, sha: str, directory: str | Non
               only: tuple[str, list[str]] | None = None, output_dir_value: str | None = None,
               repo_dir_value: str | None = None, answer_flag: str | None = None,
               cache_volatile: str | None = None, repo_fingerprint: str | None = None,
-              cache_only: bool = False, outer: OuterAttributes | None = None) -> tuple[Rendered, Entries] | None:
+              cache_only: bool = False, attributes: RepoAttributes | None = None) -> tuple[Rendered, Entries] | None:
     """Render the template at ``sha`` with ``answers`` (kept verbatim) and hash it into ``repo``.
 
     Every render uses the same template and output paths under ``scratch``, so
@@ -128,8 +128,8 @@ def render_at(repo: Path, source: TemplateSource, sha: str, directory: str | Non
         repo_fingerprint: :func:`cookiepatcher.rendercache.repo_fingerprint` of ``repo``
             when the caller has it (computed here otherwise).
         cache_only: return the cached render, or ``None`` without rendering.
-        outer: the ``.gitattributes`` of the folders above the project
-            (:func:`cookiepatcher.merge.outer_attributes`), applied when hashing the render.
+        attributes: the project's ``.gitattributes`` (:func:`cookiepatcher.merge.repo_attributes`),
+            applied when hashing the render as ``git add`` would.
 
     Returns:
         The render (its context; the folder is temporary) and its entries in ``repo``'s
@@ -141,8 +141,8 @@ def render_at(repo: Path, source: TemplateSource, sha: str, directory: str | Non
                                     checkout=checkout, output_dir=output_dir_value, only=only,
                                     repo_dir=None if repo_dir_value is None else "shared",
                                     repo=repo_fingerprint or rendercache.repo_fingerprint(repo),
-                                    outer=None if outer is None else
-                                    (outer[0], {d: hashlib.sha256(b).hexdigest() for d, b in outer[1].items()}))
+                                    attributes=None if attributes is None else
+                                    (attributes[0], {d: hashlib.sha256(b).hexdigest() for d, b in attributes[1].items()}))
         hit = rendercache.load(cache_key, repo)
         if hit is not None:
             entries, context, known = hit
@@ -162,7 +162,7 @@ def render_at(repo: Path, source: TemplateSource, sha: str, directory: str | Non
 
     rendered = render(folder, out, answers, template=source.location, checkout=checkout, mode="upgrade", prompt=prompt,
                       output_dir_value=output_dir_value, repo_dir_value=repo_dir_value, answer_flag=answer_flag)
-    entries = render_entries(repo, rendered.project, outer)
+    entries = render_entries(repo, rendered.project, attributes)
     if cache_key is not None and rendercache.cacheable_template(folder, rendered.context):
         volatile = tuple({cache_volatile, os.path.realpath(cache_volatile)})
         rendercache.store(cache_key, repo, entries, rendered.context, dict(decided or {}), volatile=volatile)

@@ -22,7 +22,7 @@ from cookiepatcher import git, incremental, rendercache
 from cookiepatcher.answers import coerce
 from cookiepatcher.apply import check_clean, check_untracked, write_result
 from cookiepatcher.errors import CookiepatcherError, RefusedError
-from cookiepatcher.merge import merge_renders, outer_attributes
+from cookiepatcher.merge import merge_renders, repo_attributes
 from cookiepatcher.project import Project, locate, render_at
 from cookiepatcher.record import RECORD_FILE, Record, dumps_record, load_record, public_context
 from cookiepatcher.source import TemplateSource, open_template
@@ -362,9 +362,9 @@ def _compute(project, record, head_entries, scratch: Path, *, checkout, director
     source.has_paths([(record.commit, record.directory), (target, directory)])
     git.git_dir(project.root)
     parent = str(project.folder.parent)
-    # renders are hashed under the attributes of the folders above the project, as the
-    # project's own files were (a monorepo's `* text=auto`)
-    options: dict[str, Any] = {"outer": outer_attributes(project.root, project.prefix, head_entries)}
+    # renders are hashed under the project's attributes, as its own files were (a
+    # monorepo's or the user's `* text=auto`)
+    options: dict[str, Any] = {"attributes": repo_attributes(project.root, project.prefix, head_entries)}
     cached_renders = render_cache and rendercache.enabled()
     if cached_renders:  # one look at the repository's git settings serves both renders
         options.update(cache_volatile=str(scratch), repo_fingerprint=rendercache.repo_fingerprint(project.root))

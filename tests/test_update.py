@@ -538,6 +538,13 @@ def test_random_value_written_by_a_hook_causes_no_spurious_conflict(tmp_path, ma
     assert (project / ".env").read_bytes() == env_file
 
 
+def _blob(repo, spec: str) -> bytes:
+    """The raw bytes of ``git cat-file blob SPEC`` (the text helper would hide CRLF)."""
+    import subprocess
+
+    return subprocess.run(["git", "cat-file", "blob", spec], cwd=repo, capture_output=True, check=True).stdout
+
+
 def test_changed_files_are_stored_as_git_add_would_under_the_repositorys_attributes(tmp_path, make_template):
     """The render only sees the template's own .gitattributes; a monorepo's root
     ``* text=auto`` (outside the project folder) must still normalize what the upgrade
@@ -551,9 +558,31 @@ def test_changed_files_are_stored_as_git_add_would_under_the_repositorys_attribu
     project = generate(tpl, "v1", output_dir=mono / "services", init_git=False)
     commit_all(mono, "monorepo with a generated service")
     lf = b"@echo off\necho v1\n"
-    assert git(mono, "cat-file", "blob", f"HEAD:services/{project.name}/run.bat").encode() == lf  # git add normalized it
+    assert _blob(mono, f"HEAD:services/{project.name}/run.bat") == lf  # git add normalized it
 
     result = update_project(project, checkout="v2")
     assert result.exit_code == 0
-    assert git(mono, "cat-file", "blob", f":services/{project.name}/run.bat").encode() == b"@echo off\necho v2\n"
+    assert _blob(mono, f":services/{project.name}/run.bat") == b"@echo off\necho v2\n"
     assert sorted(status(mono).splitlines()) == [f"M  services/{project.name}/{name}" for name in ("a.txt", "cookiepatcher.json", "run.bat")]
+
+
+@pytest.mark.parametrize("where", ["template-changes-a-crlf-file", "template-adds-a-crlf-file"])
+def test_the_users_own_gitattributes_apply_to_the_renders(tmp_path, make_template, where):
+    """A service whose user added ``* text=auto``: its files are stored with LF endings,
+    so renders must be too, or every CRLF template file looks edited by the user (a
+    conflict when the template changes it) or is stored unlike ``git add`` would."""
+    v1 = {"a.txt": "a\n"}
+    if where == "template-changes-a-crlf-file":
+        v1["run.bat"] = b"@echo off\r\necho v1\r\n"
+    tpl = make_template(tmp_path, {"v1": v1, "v2": {"run.bat": b"@echo off\r\necho v2\r\n"}})
+    project = generate(tpl, "v1", init_git=False)
+    git(project, "init", "-q", "-b", "main")
+    write(project / ".gitattributes", "* text=auto\n")
+    commit_all(project, "generated, with the team's attributes")
+
+    result = update_project(project, checkout="v2")
+    assert result.exit_code == 0, result.conflicts
+    assert _blob(project, ":run.bat") == b"@echo off\necho v2\n"
+    assert "run.bat" not in git(project, "diff", "--name-only")  # worktree and index agree
+    assert git(project, "ls-files", "--", ".gitattributes").strip() == ".gitattributes"
+    assert (project / ".gitattributes").read_text() == "* text=auto\n"
