@@ -205,3 +205,19 @@ def test_a_compiled_template_cache_that_cannot_be_written_or_read_never_fails_a_
 
     monkeypatch.setattr(jinja2.FileSystemBytecodeCache, "load_bytecode", damaged)
     assert (_render(tpl, tmp_path / "o3").project / "a.txt").read_text() == "x\n"
+
+
+def test_upgrade_renders_leave_no_hook_files_in_the_temporary_folder(tmp_path, monkeypatch):
+    """cookiecutter writes each hook to a temporary file it never deletes."""
+    import tempfile
+
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmp))
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    tpl = _template(tmp_path / "t", {"{{cookiecutter.project_slug}}/a.txt": "x\n",
+                                     "hooks/pre_gen_project.py": "print('pre')\n",
+                                     "hooks/post_gen_project.sh": "#!/bin/sh\necho post\n"})
+    _render(tpl, tmp_path / "o")
+    assert list(tmp.iterdir()) == []
+    assert tempfile.gettempdir() == str(tmp) and os.environ["TMPDIR"] == str(tmp)
