@@ -372,11 +372,15 @@ def _tmp_in(scratch: Path) -> Path:
 
 
 def _kill_group(group: int) -> None:
+    """Kill process group ``group`` (where there are none, Windows: the process itself)."""
     import signal
 
     try:
-        os.killpg(group, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
+        if hasattr(os, "killpg"):
+            os.killpg(group, signal.SIGKILL)
+        else:
+            os.kill(group, signal.SIGTERM)
+    except OSError:  # gone already, or not ours
         pass
 
 
