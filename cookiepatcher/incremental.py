@@ -109,7 +109,8 @@ def plan(repo: Path, base: str, target: str, directory: str | None, *, same_answ
         return None
     root = prefix + proj + "/"
     for files in (base_files, target_files):
-        if any(p.startswith(prefix + "hooks/") for p in files):
+        # hooks run on every render; `hooks` may also be a symlink to shared scripts
+        if any(p == prefix + "hooks" or p.startswith(prefix + "hooks/") for p in files):
             return None
         if any(mode == "120000" and p.startswith(root) for p, mode in files.items()):
             return None

@@ -130,3 +130,32 @@ def test_incremental_equals_full_render(name: str, tmp_path: Path, monkeypatch: 
                         files_with_modes(copy), _git(copy, "ls-files", "-s"), _git(copy, "status", "--porcelain"))
     assert copies["incremental"] == copies["full"]
     assert copies["full"][1], "the scenario must change something"
+
+
+def test_a_hooks_symlink_means_full_renders(tmp_path: Path) -> None:
+    """Both templates of this repository share their hooks through ``hooks -> ../hooks``.
+    The planner must see that as hooks: a partial render would skip them and merge
+    sides the hook never touched (here: a spurious conflict)."""
+    repo = tmp_path / "templates"
+    _write(repo, {"shared/post_gen_project.py": "from pathlib import Path\n"
+                                                 "p = Path('README.md')\np.write_text(p.read_text().upper())\n",
+                  "tpl/cookiecutter.json": CC, f"tpl/{S}/README.md": "# {{ cookiecutter.name }}\n\nline one\nline two\n"})
+    (repo / "tpl" / "hooks").symlink_to("../shared")
+    _git(repo, "init", "-q")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-qm", "v1")
+    _git(repo, "tag", "v1")
+    v1 = _git(repo, "rev-parse", "HEAD").strip()
+    _write(repo, {f"tpl/{S}/README.md": "# {{ cookiecutter.name }}\n\nline one\nline 2\n"})
+    _git(repo, "commit", "-qam", "v2")
+    _git(repo, "tag", "v2")
+    assert incremental.plan(repo, v1, _git(repo, "rev-parse", "HEAD").strip(), "tpl", same_answers=True) is None
+
+    proj = create_project(str(repo), checkout="v1", directory="tpl", no_input=True, output_dir=tmp_path / "out")
+    assert (proj / "README.md").read_text() == "# DEMO\n\nLINE ONE\nLINE TWO\n"
+    _git(proj, "init", "-q")
+    _git(proj, "add", "-A")
+    _git(proj, "commit", "-qm", "generated")
+    result = update_project(proj, checkout="v2", no_input=True)
+    assert (result.exit_code, [(f.path, f.status) for f in result.files]) == (0, [("README.md", "updated")])
+    assert (proj / "README.md").read_text() == "# DEMO\n\nLINE ONE\nLINE 2\n"
