@@ -45,6 +45,25 @@ class _Group(click.Group):
             click.echo(f"cookiepatcher: error: {exc}", err=True)
             ctx.exit(exc.exit_code)
 
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        """click's ``main``, with a usage error (unknown option, bad value) printed as one
+        line naming the problem and ``--help``, exit code 2, like every other refusal."""
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except click.UsageError as exc:
+            where = exc.ctx.command_path if exc.ctx else "cookiepatcher"
+            click.echo(f"cookiepatcher: error: {exc.format_message()} (see `{where} --help`)", err=True)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            click.echo(f"cookiepatcher: error: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
 
 def _ask(name: str, default: Any, choices: list[Any] | None) -> Any:
     """Prompt for one new question with cookiecutter's own prompts."""

@@ -397,3 +397,12 @@ def test_what_hooks_print_goes_to_stderr_so_json_output_stays_parseable(tmp_path
     data = json.loads(proc.stdout)
     assert [f["path"] for f in data["files"]] == ["a.txt"]
     assert "post-gen: configured" in proc.stderr
+
+
+@pytest.mark.parametrize("args", [["update", "--set", "python_version"], ["update", "--bogus"], ["nosuch"]])
+def test_usage_errors_are_one_line_with_exit_2(tmp_path, args):
+    proc = run_cli(*args, cwd=tmp_path)
+    assert proc.returncode == 2
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("cookiepatcher: error: ") and "--help" in lines[0], proc.stderr
+    assert proc.stdout == ""
