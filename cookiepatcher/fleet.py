@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cookiepatcher import git
 from cookiepatcher.errors import CookiepatcherError
 from cookiepatcher.source import FETCHED_SINCE_ENV
 
@@ -247,7 +248,7 @@ class ProcessRunner:
             if code is None:
                 return self._timed_out(entry)
             if code != 0:
-                return RepoResult(entry.repo, "failed", _git_error(err) or "git clone failed")
+                return RepoResult(entry.repo, "failed", git.error_line(err) or _last_line(err) or "git clone failed")
             args = ["pr", "--json", "--repo", entry.repo, "--fresh-clone", *self.pr_args]
             extra = {FETCHED_SINCE_ENV: repr(self.started)}
             if hasattr(os, "fork"):
@@ -315,8 +316,6 @@ class ProcessRunner:
                 # drop every descriptor inherited from this process's other threads (the
                 # pipes of their git processes, sockets), so none waits on this child
                 os.closerange(3, _max_fd())
-                from cookiepatcher import git
-
                 git._die_with_parent()
                 os.chdir(cwd)
                 os.environ.update(env)
@@ -422,13 +421,6 @@ def _wait(pid: int, timeout: float) -> int | None:
     finally:
         if pidfd is not None:
             os.close(pidfd)
-
-
-def _git_error(text: str) -> str:
-    """git's first ``fatal:``/``error:`` line (the cause; later lines are advice)."""
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    first = next((ln for ln in lines if ln.startswith(("fatal:", "error:"))), None)
-    return first if first else (lines[-1] if lines else "")
 
 
 def _last_line(text: str) -> str:

@@ -132,6 +132,36 @@ def resolve_many(repo: Path | str, revs: Sequence[str]) -> list[str | None]:
     return [None if (ln.endswith(" missing") or ln.endswith(" ambiguous") or " " in ln) else ln for ln in lines]
 
 
+def error_line(stderr: bytes | str) -> str | None:
+    """git's cause in ``stderr``: its first ``fatal``/``error`` line (later lines are
+    advice), or ``None`` when there is none."""
+    text = stderr.decode("utf-8", "replace") if isinstance(stderr, bytes) else stderr
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return next((ln for ln in lines if ln.startswith(("fatal", "error"))), None)
+
+
+def read_blobs(repo: Path | str, shas: Sequence[str]) -> dict[str, bytes]:
+    """The bytes of several blobs with one ``git cat-file --batch``: ``{sha: bytes}``;
+    a sha that is missing or not a blob is left out."""
+    wanted = list(dict.fromkeys(shas))
+    if not wanted:
+        return {}
+    raw = run(["cat-file", "--batch"], repo, input="".join(s + "\n" for s in wanted).encode()).stdout
+    blobs: dict[str, bytes] = {}
+    pos = 0
+    for sha in wanted:
+        end = raw.index(b"\n", pos)
+        header = raw[pos:end].decode().split(" ")
+        pos = end + 1
+        if len(header) != 3:  # "<sha> missing"
+            continue
+        size = int(header[2])
+        if header[1] == "blob" and header[0] == sha:
+            blobs[sha] = raw[pos:pos + size]
+        pos += size + 1
+    return blobs
+
+
 def toplevel(path: Path) -> Path | None:
     """The work tree root of the repository containing ``path``, or ``None`` outside git."""
     proc = run(["rev-parse", "--show-toplevel"], path, check=False)

@@ -125,16 +125,8 @@ def repo_attributes(repo: Path, prefix: str, ours: Entries) -> RepoAttributes | 
             found[where] = sha
     if not found:
         return None
-    wanted = sorted(found.items())
-    out = git.run(["cat-file", "--batch"], repo, input="".join(sha + "\n" for _w, sha in wanted).encode()).stdout
-    files: dict[str, bytes] = {}
-    pos = 0
-    for where, _sha in wanted:
-        end = out.index(b"\n", pos)
-        size = int(out[pos:end].split(b" ")[2])
-        files[where] = out[end + 1:end + 1 + size]
-        pos = end + 1 + size + 1
-    return prefix, files
+    blobs = git.read_blobs(repo, list(found.values()))
+    return prefix, {where: blobs[sha] for where, sha in sorted(found.items())}
 
 
 def graft(outer: Entries, prefix: str, inner: Entries) -> Entries:
@@ -206,11 +198,12 @@ def _inherit_settings(repo: Path, shadow: Path, ours: Entries) -> None:
     (shadow / "config").write_text(f"[include]\n{includes}[core]\n\tbare = true\n\tworktree =\n" if includes else
                                    (shadow / "config").read_text())
     lines: list[str] = []
-    for path, (mode, sha) in sorted(ours.items()):
-        if not (path == ".gitattributes" or path.endswith("/.gitattributes")) or mode == "120000":
-            continue
+    attributes = sorted((path, sha) for path, (mode, sha) in ours.items()
+                        if (path == ".gitattributes" or path.endswith("/.gitattributes")) and mode != "120000")
+    blobs = git.read_blobs(repo, [sha for _path, sha in attributes])  # one git process for all of them
+    for path, sha in attributes:
         folder = path[: -len(".gitattributes")]
-        for line in git.out(["cat-file", "blob", sha], repo).splitlines():
+        for line in blobs.get(sha, b"").decode("utf-8", "surrogateescape").rstrip("\n").splitlines():
             stripped = line.strip()
             if not stripped or stripped.startswith("#") or not folder:
                 lines.append(line)

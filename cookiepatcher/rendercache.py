@@ -166,17 +166,11 @@ def store(cache_key: str, repo: Path, entries: Entries, context: dict[str, Any],
         missing = sorted({sha for mode, sha in entries.values() if mode != "160000"
                           and not (blobs / sha[:2] / sha[2:]).is_file()})
         if missing:
-            out = git.run(["cat-file", "--batch"], repo, input="".join(s + "\n" for s in missing).encode()).stdout
-            if any(v.encode("utf-8", "surrogateescape") in out for v in volatile):
+            found = git.read_blobs(repo, missing)
+            marks = [v.encode("utf-8", "surrogateescape") for v in volatile]
+            if len(found) != len(missing) or any(m in body for body in found.values() for m in marks):
                 return
-            pos = 0
-            for sha in missing:
-                header_end = out.index(b"\n", pos)
-                got, kind, size = out[pos:header_end].decode().split(" ")
-                body = out[header_end + 1: header_end + 1 + int(size)]
-                pos = header_end + 1 + int(size) + 1
-                if got != sha or kind != "blob":
-                    return
+            for sha, body in found.items():
                 _write_atomic(blobs / sha[:2] / sha[2:], body)
         _write_atomic(root / "index" / cache_key[:2] / f"{cache_key}.json", text.encode("utf-8"))
     except (OSError, ValueError, git.GitError):

@@ -261,8 +261,8 @@ def _mark_fetched(mirror: Path) -> None:
 
 
 def _first_error(stderr: bytes) -> str:
-    lines = [ln.strip() for ln in stderr.decode("utf-8", "replace").splitlines() if ln.strip()]
-    return next((ln for ln in lines if ln.startswith(("fatal", "error"))), lines[0] if lines else "unknown error")
+    lines = stderr.decode("utf-8", "replace").strip().splitlines()
+    return git.error_line(stderr) or (lines[0].strip() if lines else "unknown error")
 
 
 def _mirror_path(url: str) -> Path:
