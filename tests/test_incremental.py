@@ -92,9 +92,8 @@ SCENARIOS: dict[str, tuple[dict, dict, dict, bool]] = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(SCENARIOS))
-def test_incremental_equals_full_render(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    v1, v2, user, planned = SCENARIOS[name]
+def make_two_versions(tmp_path: Path, v1: dict, v2: dict) -> Path:
+    """A template repository (``README.md`` plus ``v1``) tagged ``v1``, then ``v2``'s changes tagged ``v2``."""
     tpl = tmp_path / "template"
     _write(tpl, {"cookiecutter.json": CC, f"{S}/README.md": README, **v1})
     _git(tpl, "init", "-q")
@@ -105,10 +104,11 @@ def test_incremental_equals_full_render(name: str, tmp_path: Path, monkeypatch: 
     _git(tpl, "add", "-A")
     _git(tpl, "commit", "-qm", "v2")
     _git(tpl, "tag", "v2")
-    v1_sha, v2_sha = _git(tpl, "rev-parse", "v1").strip(), _git(tpl, "rev-parse", "v2").strip()
-    # the projects below are created at "v1" and updated to "v2": the followed ref changes
-    assert (incremental.plan(tpl, v1_sha, v2_sha, None, same_answers=True, checkout_changed=True) is not None) == planned
+    return tpl
 
+
+def generate_at_v1(tmp_path: Path, tpl: Path, user: dict) -> Path:
+    """The project generated from ``tpl`` at ``v1`` and committed, then ``user``'s changes committed."""
     proj = create_project(str(tpl), checkout="v1", no_input=True, output_dir=tmp_path / "out")
     _git(proj, "init", "-q")
     _git(proj, "add", "-A")
@@ -117,6 +117,18 @@ def test_incremental_equals_full_render(name: str, tmp_path: Path, monkeypatch: 
         _write(proj, user)
         _git(proj, "add", "-A")
         _git(proj, "commit", "-qm", "user")
+    return proj
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_incremental_equals_full_render(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    v1, v2, user, planned = SCENARIOS[name]
+    tpl = make_two_versions(tmp_path, v1, v2)
+    v1_sha, v2_sha = _git(tpl, "rev-parse", "v1").strip(), _git(tpl, "rev-parse", "v2").strip()
+    # the projects below are created at "v1" and updated to "v2": the followed ref changes
+    assert (incremental.plan(tpl, v1_sha, v2_sha, None, same_answers=True, checkout_changed=True) is not None) == planned
+
+    proj = generate_at_v1(tmp_path, tpl, user)
     copies = {}
     for mode in ("incremental", "full"):
         copy = tmp_path / mode

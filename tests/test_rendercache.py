@@ -15,37 +15,10 @@ from pathlib import Path
 
 import pytest
 from conftest import files_with_modes
-from test_incremental import CC, README, SCENARIOS, S, _git, _write
+from test_incremental import CC, SCENARIOS, S, _git, generate_at_v1, make_two_versions
 
 from cookiepatcher import project, rendercache
-from cookiepatcher.create import create_project
 from cookiepatcher.update import update_project
-
-
-def _template(tmp_path: Path, v1: dict, v2: dict) -> Path:
-    tpl = tmp_path / "template"
-    _write(tpl, {"cookiecutter.json": CC, f"{S}/README.md": README, **v1})
-    _git(tpl, "init", "-q")
-    _git(tpl, "add", "-A")
-    _git(tpl, "commit", "-qm", "v1")
-    _git(tpl, "tag", "v1")
-    _write(tpl, v2)
-    _git(tpl, "add", "-A")
-    _git(tpl, "commit", "-qm", "v2")
-    _git(tpl, "tag", "v2")
-    return tpl
-
-
-def _project(tmp_path: Path, tpl: Path, user: dict) -> Path:
-    proj = create_project(str(tpl), checkout="v1", no_input=True, output_dir=tmp_path / "out")
-    _git(proj, "init", "-q")
-    _git(proj, "add", "-A")
-    _git(proj, "commit", "-qm", "generated")
-    if user:
-        _write(proj, user)
-        _git(proj, "add", "-A")
-        _git(proj, "commit", "-qm", "user")
-    return proj
 
 
 def _outcome(copy: Path, result) -> tuple:
@@ -68,8 +41,8 @@ def _update_copy(proj: Path, dest: Path) -> tuple:
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
 def test_cached_renders_give_the_same_upgrade(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     v1, v2, user, _planned = SCENARIOS[name]
-    tpl = _template(tmp_path, v1, v2)
-    proj = _project(tmp_path, tpl, user)
+    tpl = make_two_versions(tmp_path, v1, v2)
+    proj = generate_at_v1(tmp_path, tpl, user)
     dest = tmp_path / "work" / "copy"
 
     monkeypatch.setenv(rendercache.ENV, "0")
@@ -90,8 +63,8 @@ def test_cached_renders_give_the_same_upgrade(name: str, tmp_path: Path, monkeyp
 
 def test_a_fresh_repository_gets_the_cached_blobs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A cache hit writes the render's blobs into a repository that never had them."""
-    tpl = _template(tmp_path, {f"{S}/a.txt": "1\n2\n3\n"}, {f"{S}/a.txt": "1\n2\n3\nv2 line\n"})
-    proj = _project(tmp_path, tpl, {"a.txt": "user\n1\n2\n3\n"})
+    tpl = make_two_versions(tmp_path, {f"{S}/a.txt": "1\n2\n3\n"}, {f"{S}/a.txt": "1\n2\n3\nv2 line\n"})
+    proj = generate_at_v1(tmp_path, tpl, {"a.txt": "user\n1\n2\n3\n"})
     dest = tmp_path / "work" / "copy"
     first = _update_copy(proj, dest)
     monkeypatch.setattr(project, "render", _no_render)
@@ -105,8 +78,8 @@ def test_a_fresh_repository_gets_the_cached_blobs(tmp_path: Path, monkeypatch: p
 
 
 def test_a_damaged_cache_is_a_miss(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    tpl = _template(tmp_path, {f"{S}/a.txt": "1\n2\n3\n"}, {f"{S}/a.txt": "1\n2\n3\nv2 line\n"})
-    proj = _project(tmp_path, tpl, {"a.txt": "user\n1\n2\n3\n"})
+    tpl = make_two_versions(tmp_path, {f"{S}/a.txt": "1\n2\n3\n"}, {f"{S}/a.txt": "1\n2\n3\nv2 line\n"})
+    proj = generate_at_v1(tmp_path, tpl, {"a.txt": "user\n1\n2\n3\n"})
     dest = tmp_path / "work" / "copy"
     first = _update_copy(proj, dest)
     cache = Path(os.environ["COOKIEPATCHER_CACHE_DIR"]) / "renders"
@@ -126,9 +99,9 @@ def test_a_damaged_cache_is_a_miss(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
 def test_renders_showing_the_temporary_template_folder_are_not_kept(tmp_path: Path) -> None:
     """``_repo_dir`` is a temporary folder: a render printing it depends on more than the key."""
-    tpl = _template(tmp_path, {f"{S}/where.txt": "{{ cookiecutter._repo_dir }}\n"},
-                    {f"{S}/where.txt": "{{ cookiecutter._repo_dir }}\nv2\n"})
-    proj = _project(tmp_path, tpl, {})
+    tpl = make_two_versions(tmp_path, {f"{S}/where.txt": "{{ cookiecutter._repo_dir }}\n"},
+                            {f"{S}/where.txt": "{{ cookiecutter._repo_dir }}\nv2\n"})
+    proj = generate_at_v1(tmp_path, tpl, {})
     _update_copy(proj, tmp_path / "work" / "copy")
     cache = Path(os.environ["COOKIEPATCHER_CACHE_DIR"]) / "renders" / "index"
     assert not list(cache.rglob("*.json"))
@@ -136,9 +109,9 @@ def test_renders_showing_the_temporary_template_folder_are_not_kept(tmp_path: Pa
 
 def test_new_question_defaults_come_back_from_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cc2 = CC[:-1] + ', "license": ["MIT", "BSD"]}'
-    tpl = _template(tmp_path, {f"{S}/a.txt": "{{ cookiecutter.name }}\n"},
-                    {"cookiecutter.json": cc2, f"{S}/LICENSE": "{{ cookiecutter.license }}\n"})
-    proj = _project(tmp_path, tpl, {})
+    tpl = make_two_versions(tmp_path, {f"{S}/a.txt": "{{ cookiecutter.name }}\n"},
+                            {"cookiecutter.json": cc2, f"{S}/LICENSE": "{{ cookiecutter.license }}\n"})
+    proj = generate_at_v1(tmp_path, tpl, {})
     dest = tmp_path / "work" / "copy"
     first = _update_copy(proj, dest)
     assert first[2] == {"license": "MIT"}

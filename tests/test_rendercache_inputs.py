@@ -14,8 +14,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from test_incremental import CC, README, S, _git, _write
-from test_rendercache import _outcome, _project, _template
+from test_incremental import CC, README, S, _git, _write, generate_at_v1, make_two_versions
+from test_rendercache import _outcome
 
 from cookiepatcher import rendercache
 from cookiepatcher.create import create_project
@@ -54,7 +54,7 @@ def test_hook_reading_environment(tmp_path, monkeypatch):
     hooks = {"hooks/post_gen_project.py": HOOK}
     tpl = _tpl3(tmp_path, {**hooks, f"{S}/a.txt": "1\n"}, {f"{S}/a.txt": "2\n"}, {f"{S}/b.txt": "b\n"})
     monkeypatch.setenv("STAMP", "created")
-    proj = _project(tmp_path, tpl, {})
+    proj = generate_at_v1(tmp_path, tpl, {})
     assert (proj / "stamp.txt").read_text() == "stamp=created\n"
     results = {}
     for name, env in (("off", "0"), ("on", "1")):
@@ -76,9 +76,9 @@ def test_repo_config_not_in_key(tmp_path, monkeypatch, how):
     (render_entries runs `git add` with the project's GIT_DIR). Fill the cache from a
     clone without the setting, then update a fresh clone (same path) that has it."""
     # the CRLF file only arrives with v2: the clone's checkout stays clean under either setting
-    tpl = _template(tmp_path, {f"{S}/t.txt": "x\n"},
-                    {f"{S}/s.bat": "A\r\nb\r\nc\r\nd\r\n", f"{S}/t.txt": "y\n"})
-    proj = _project(tmp_path, tpl, {})
+    tpl = make_two_versions(tmp_path, {f"{S}/t.txt": "x\n"},
+                            {f"{S}/s.bat": "A\r\nb\r\nc\r\nd\r\n", f"{S}/t.txt": "y\n"})
+    proj = generate_at_v1(tmp_path, tpl, {})
     dest = tmp_path / "work" / "copy"
 
     def fresh():
@@ -106,8 +106,8 @@ def test_repo_config_not_in_key(tmp_path, monkeypatch, how):
 
 
 def _jinja_scenario(tmp_path):
-    tpl = _template(tmp_path, {f"{S}/a.txt": "{{ cookiecutter.name }}\n1\n"}, {f"{S}/a.txt": "{{ cookiecutter.name }}\n2\n"})
-    proj = _project(tmp_path, tpl, {})
+    tpl = make_two_versions(tmp_path, {f"{S}/a.txt": "{{ cookiecutter.name }}\n1\n"}, {f"{S}/a.txt": "{{ cookiecutter.name }}\n2\n"})
+    proj = generate_at_v1(tmp_path, tpl, {})
     return proj
 
 
@@ -220,10 +220,10 @@ def _triple(tmp_path, monkeypatch, proj_factory, **kw):
 
 def test_subfolder_project_and_set(tmp_path, monkeypatch):
     cc = '{"name": "Demo", "slug": "{{ cookiecutter.name.lower() }}", "flavour": ["a", "b"]}'
-    tpl = _template(tmp_path, {"cookiecutter.json": cc, f"{S}/f.txt": "{{ cookiecutter.flavour }}\nx\n",
-                               f"{S}/.gitattributes": "*.txt text eol=crlf\n", f"{S}/bin.dat": b"\0\1\2",
-                               f"{S}/link": None},
-                    {f"{S}/f.txt": "{{ cookiecutter.flavour }}\ny\n", f"{S}/n.txt": "n\n"})
+    tpl = make_two_versions(tmp_path, {"cookiecutter.json": cc, f"{S}/f.txt": "{{ cookiecutter.flavour }}\nx\n",
+                                       f"{S}/.gitattributes": "*.txt text eol=crlf\n", f"{S}/bin.dat": b"\0\1\2",
+                                       f"{S}/link": None},
+                            {f"{S}/f.txt": "{{ cookiecutter.flavour }}\ny\n", f"{S}/n.txt": "n\n"})
     gen = create_project(str(tpl), checkout="v1", no_input=True, output_dir=tmp_path / "mono" / "services")
     mono = tmp_path / "mono"
     (mono / "README").write_text("mono\n")
@@ -246,8 +246,8 @@ def test_subfolder_project_and_set(tmp_path, monkeypatch):
 
 def test_now_default_in_new_question(tmp_path, monkeypatch):
     cc2 = CC[:-1] + ', "year": "{% now \'utc\', \'%Y\' %}"}'
-    tpl = _template(tmp_path, {f"{S}/a.txt": "a\n"}, {"cookiecutter.json": cc2, f"{S}/LICENSE": "(c) {{ cookiecutter.year }}\n"})
-    proj = _project(tmp_path, tpl, {})
+    tpl = make_two_versions(tmp_path, {f"{S}/a.txt": "a\n"}, {"cookiecutter.json": cc2, f"{S}/LICENSE": "(c) {{ cookiecutter.year }}\n"})
+    proj = generate_at_v1(tmp_path, tpl, {})
 
     def factory():
         dest = _copy(proj, tmp_path / "work" / "copy")
@@ -272,7 +272,7 @@ def test_symlink_in_template(tmp_path, monkeypatch):
     _git(tpl, "add", "-A")
     _git(tpl, "commit", "-qm", "v2")
     _git(tpl, "tag", "v2")
-    proj = _project(tmp_path, tpl, {})
+    proj = generate_at_v1(tmp_path, tpl, {})
 
     def factory():
         dest = _copy(proj, tmp_path / "work" / "copy")
