@@ -34,9 +34,16 @@ from pathlib import Path
 from cookiepatcher import git
 
 _INCLUDE_RE = r"\{%-?[[:space:]]*(include|import|from|extends)[[:space:]]"
-# a template reading the followed ref, or the whole context (``{{ cookiecutter | jsonify }}``)
-_CHECKOUT_RE = (r"_checkout|cookiecutter[[:space:]]*([^.[:alnum:]_[:space:]]|$)"
-                r"|cookiecutter\.(items|keys|values|get)([^[:alnum:]_]|$)")
+
+
+def _reads_re(name: str) -> str:
+    """ERE matching a template that reads the context value ``name`` (``_checkout``,
+    ``_output_dir``) or the whole context (``{{ cookiecutter | jsonify }}``)."""
+    return (rf"{name}|cookiecutter[[:space:]]*([^.[:alnum:]_[:space:]]|$)"
+            r"|cookiecutter\.(items|keys|values|get)([^[:alnum:]_]|$)")
+
+
+_CHECKOUT_RE = _reads_re("_checkout")
 
 
 @dataclass
@@ -78,6 +85,21 @@ def _listing(repo: Path, sha: str, prefix: str) -> dict[str, str]:
             meta, path = rec.split(b"\t", 1)
             out[path.decode("utf-8", "surrogateescape")] = meta.split(b" ", 1)[0].decode()
     return out
+
+
+def reads_context_value(repo: Path, sha: str, directory: str | None, name: str) -> bool:
+    """Whether any file of the template at ``sha`` (below ``directory``) may read the
+    context value ``name`` (e.g. ``_output_dir``) or the whole context, in its text or
+    its path. Errs towards True: a mention in a comment counts. One ``git grep`` and
+    one ``git ls-tree``."""
+    import re
+
+    prefix = f"{directory.strip('/')}/" if directory else ""
+    pattern = _reads_re(name)
+    if git.run(["grep", "-q", "-E", "-I", pattern, sha, "--", prefix or "."], repo, check=False).returncode == 0:
+        return True
+    path_re = re.compile(rf"{re.escape(name)}|cookiecutter\s*([^.\w\s]|$)|cookiecutter\.(items|keys|values|get)(\W|$)")
+    return any(path_re.search(p) for p in _listing(repo, sha, prefix))
 
 
 def _project_template_dir(listing: dict[str, str], prefix: str) -> str | None:
@@ -130,11 +152,17 @@ def plan(repo: Path, base: str, target: str, directory: str | None, *, same_answ
             if not any(q.startswith(parent + "/") for q in target_files):
                 return None
             parent = posixpath.dirname(parent)
-    # Unchanged siblings of a deleted file are rendered too (the same bytes at both
-    # commits), so its folder does not look emptied to git's directory-rename detection.
+    # A folder that loses a file keeps one file rendered on both sides, so it does not
+    # look emptied to git's directory-rename detection (which only considers folders
+    # with nothing left on a side). One file anywhere below it is enough: a changed file
+    # still there, or else the first unchanged one (the same bytes at both commits).
     changed_set = set(changed)
-    gone = {posixpath.dirname(p) for p in changed if p not in target_files}
-    siblings = sorted(q for q in target_files if posixpath.dirname(q) in gone and q in base_files and q not in changed_set)
+    gone = {posixpath.dirname(p) + "/" for p in changed if p not in target_files}
+    siblings: list[str] = []
+    for folder in sorted(gone):
+        below = sorted(q for q in target_files if q.startswith(folder))
+        if below and not any(q in changed_set for q in below):
+            siblings.append(below[0])
     base_dirs = _folders(base_files)
     new_folders = frozenset(posixpath.dirname(p)[len(root):] for p in changed
                             if p in target_files and posixpath.dirname(p) not in base_dirs

@@ -246,8 +246,7 @@ def _run_pr(
                                  f"(history rewritten?); re-link with `cookiepatcher link {record.template} --commit SHA`")
     # the template was fetched above: the upgrade uses that state (offline), so the
     # title, body and content all name the same target commit
-    result, tree = upgrade_tree(root, base_sha, "" if rel == "." else rel + "/", record, offline=True, source=source,
-                                render_cache=not fresh_clone)  # a fleet's scratch clone: renders never reusable
+    result, tree = upgrade_tree(root, base_sha, "" if rel == "." else rel + "/", record, offline=True, source=source)
     if tree is None:
         return PrOutcome("up-to-date", "the upgrade changes nothing", **common)
     commit_sha = _commit(root, tree, base_sha, _commit_message(record.template, result))

@@ -137,8 +137,11 @@ def render_at(repo: Path, source: TemplateSource, sha: str, directory: str | Non
     """
     cache_key = None
     if cache_volatile is not None and ask is None and rendercache.enabled():
+        # a template that never reads _output_dir renders the same anywhere: a fleet's
+        # clones, each in its own folder, share the render
+        reads_output_dir = rendercache.template_reads(source.repo, sha, directory, "_output_dir")
         cache_key = rendercache.key(template=source.location, commit=sha, directory=directory, answers=answers,
-                                    checkout=checkout, output_dir=output_dir_value, only=only,
+                                    checkout=checkout, output_dir=output_dir_value if reads_output_dir else None, only=only,
                                     repo_dir=None if repo_dir_value is None else "shared",
                                     repo=repo_fingerprint or rendercache.repo_fingerprint(repo),
                                     attributes=None if attributes is None else
@@ -146,6 +149,8 @@ def render_at(repo: Path, source: TemplateSource, sha: str, directory: str | Non
         hit = rendercache.load(cache_key, repo)
         if hit is not None:
             entries, context, known = hit
+            if "_output_dir" in context and output_dir_value is not None:
+                context["_output_dir"] = output_dir_value
             if decided is not None:
                 decided.update(known)
             return Rendered(project=scratch / "render", context=context), entries

@@ -213,9 +213,9 @@ def _render_env(mode: str, template_dir: Path) -> Iterator[None]:
     """Set ``COOKIEPATCHER_RENDER`` for hooks, put the template on ``sys.path``
     (cookiecutter's ``_patch_import_path_for_repo``, for local ``_extensions``), and
     forget modules imported from the template afterwards so the next render of another
-    template version imports its own. Upgrade renders also seed hook processes, and keep
-    the temporary files hooks leave (cookiecutter writes each hook to a temporary file
-    and never deletes it) in a folder removed afterwards."""
+    template version imports its own. Upgrade renders also seed hook processes. The
+    temporary files hooks leave (cookiecutter writes each hook to a temporary file and
+    never deletes it) go to a folder removed afterwards."""
     import tempfile
 
     saved_env = {k: os.environ.get(k) for k in (RENDER_ENV, "PYTHONPATH", "TMPDIR")}
@@ -224,14 +224,13 @@ def _render_env(mode: str, template_dir: Path) -> Iterator[None]:
     old_modules = set(sys.modules)
     os.environ[RENDER_ENV] = mode
     sys.path.append(str(template_dir))
-    seed_dir = None
+    seed_dir = tempfile.mkdtemp(prefix="cp-seed-")
     if mode == "upgrade":
-        seed_dir = tempfile.mkdtemp(prefix="cp-seed-")
         Path(seed_dir, "sitecustomize.py").write_text(_HOOK_SITECUSTOMIZE)
         os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (seed_dir, saved_env["PYTHONPATH"]) if p)
-        hook_tmp = Path(seed_dir, "tmp")
-        hook_tmp.mkdir()
-        os.environ["TMPDIR"] = tempfile.tempdir = str(hook_tmp)
+    hook_tmp = Path(seed_dir, "tmp")
+    hook_tmp.mkdir()
+    os.environ["TMPDIR"] = tempfile.tempdir = str(hook_tmp)
     try:
         yield
     finally:
@@ -247,8 +246,7 @@ def _render_env(mode: str, template_dir: Path) -> Iterator[None]:
             else:
                 os.environ[key] = value
         tempfile.tempdir = saved_tempdir
-        if seed_dir:
-            shutil.rmtree(seed_dir, ignore_errors=True)
+        shutil.rmtree(seed_dir, ignore_errors=True)
 
 
 @contextlib.contextmanager

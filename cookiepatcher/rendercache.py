@@ -12,7 +12,8 @@ Layout under ``<cache>/renders/``::
 
     index/<key[:2]>/<key>.json   {"entries": {path: [mode, sha]}, "context": {...}, "decided": {...}}
     blobs/<sha[:2]>/<sha[2:]>    the bytes of each blob, as git stores them
-    plans/<key[:2]>/<key>.json   the incremental plan for a pair of commits (:func:`cached_plan`)
+    plans/<key[:2]>/<key>.json   the incremental plan for a pair of commits (:func:`cached_plan`),
+                                 or whether a commit reads a context value (:func:`template_reads`)
 
 The blobs are written back into a project's object database with
 ``git hash-object -w --no-filters --stdin-paths`` (the bytes are stored as they are,
@@ -200,6 +201,29 @@ def cached_plan(repo: Path, base: str, target: str, directory: str | None, **fla
                                            "target_paths": found.target_paths, "new_folders": sorted(found.new_folders)}
         try:
             _write_atomic(path, json.dumps(data).encode("utf-8"))
+        except OSError:
+            pass
+    return found
+
+
+def template_reads(repo: Path, sha: str, directory: str | None, name: str) -> bool:
+    """:func:`cookiepatcher.incremental.reads_context_value`, remembered (a commit never
+    changes). Renders of a template that cannot read ``_output_dir`` are keyed without
+    it, so clones of different services at different paths (a fleet) share them."""
+    from cookiepatcher import incremental
+
+    path = None
+    if enabled():
+        memo_key = key(kind="reads", commit=sha, directory=directory, name=name)
+        path = _root() / "plans" / memo_key[:2] / f"{memo_key}.json"
+        try:
+            return bool(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError):
+            pass
+    found = incremental.reads_context_value(repo, sha, directory, name)
+    if path is not None:
+        try:
+            _write_atomic(path, json.dumps(found).encode("utf-8"))
         except OSError:
             pass
     return found

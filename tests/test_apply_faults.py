@@ -7,6 +7,7 @@ untracked files in ``git status`` (and the next update reuses them).
 """
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -82,7 +83,10 @@ update_project(Path("."), checkout="v2", no_input=True, on_phase=on_phase)
 def _kill_during(proj: Path, phase: str) -> str:
     """Run an update that is SIGKILLed in ``phase``; return the last phase it announced."""
     delay = {"render": "0.05", "merge": "0.005"}.get(phase, "0")
-    proc = subprocess.run([sys.executable, "-c", _KILLER, phase, delay], cwd=proj, capture_output=True, text=True, timeout=120)
+    tmp = proj.parent / "tmp"  # a killed update cannot remove its scratch folder
+    tmp.mkdir(exist_ok=True)
+    proc = subprocess.run([sys.executable, "-c", _KILLER, phase, delay], cwd=proj, capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "TMPDIR": str(tmp)})
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     seen = [line for line in proc.stderr.splitlines() if line in PHASES]
     return seen[-1] if seen else ""

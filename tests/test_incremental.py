@@ -75,6 +75,15 @@ SCENARIOS: dict[str, tuple[dict, dict, dict, bool]] = {
     "template-moves-one-file-out-of-a-folder-user-added-there": ({f"{S}/d/a.txt": "a\n" * 5, f"{S}/d/b.txt": "b\n" * 5},
                                                                  {f"{S}/d/a.txt": None, f"{S}/e/a.txt": "a\n" * 5},
                                                                  {"d/mine.txt": "mine\n"}, True),
+    # the folder keeps only a subfolder: without a file of it in the renders, the folder
+    # looks emptied and git moves the user's file along with the template's
+    "template-moves-the-last-direct-file-out-of-a-folder-user-added-there": (
+        {f"{S}/d/a.txt": "a\n" * 5, f"{S}/d/sub/b.txt": "b\n" * 5}, {f"{S}/d/a.txt": None, f"{S}/e/a.txt": "a\n" * 5},
+        {"d/mine.txt": "mine\n"}, True),
+    "template-moves-one-file-out-of-a-big-folder": ({**{f"{S}/d/f{i}.txt": f"f{i}\n" * 5 for i in range(6)},
+                                                     f"{S}/d/sub/s.txt": "s\n"},
+                                                    {f"{S}/d/f3.txt": None, f"{S}/e/f3.txt": "f3\n" * 5, f"{S}/d/f1.txt": "one\n"},
+                                                    {"d/mine.txt": "mine\n", "d/f0.txt": "f0\n" * 5 + "user\n"}, True),
     "template-moves-a-file-into-a-new-folder": ({f"{S}/docs/a.md": "# A\n\nline\n" * 3, f"{S}/docs/b.md": "b\n"},
                                                 {f"{S}/docs/a.md": None, f"{S}/docs/guide/a.md": "# A\n\nline\n" * 3},
                                                 {"docs/a.md": "# A\n\nline\n" * 3 + "user\n"}, True),
@@ -171,3 +180,16 @@ def test_a_hooks_symlink_means_full_renders(tmp_path: Path) -> None:
     result = update_project(proj, checkout="v2", no_input=True)
     assert (result.exit_code, [(f.path, f.status) for f in result.files]) == (0, [("README.md", "updated")])
     assert (proj / "README.md").read_text() == "# DEMO\n\nLINE ONE\nLINE 2\n"
+
+
+@pytest.mark.parametrize(("files", "reads"), [
+    ({f"{S}/a.txt": "{{ cookiecutter.name }}\n"}, False),
+    ({f"{S}/a.txt": "{{ cookiecutter._output_dir }}\n"}, True),
+    ({f"{S}/{{{{ cookiecutter._output_dir | length }}}}.txt": "x\n"}, True),  # in a path only
+    ({f"{S}/ctx.json": "{{ cookiecutter | jsonify }}\n"}, True),  # the whole context
+    ({f"{S}/{{{{ cookiecutter.values() | list | length }}}}.txt": "x\n"}, True),
+])
+def test_reads_context_value(files: dict, reads: bool, tmp_path: Path) -> None:
+    tpl = make_two_versions(tmp_path, files, {f"{S}/later.txt": "{{ cookiecutter._output_dir }}\n"})
+    sha = _git(tpl, "rev-parse", "v1").strip()
+    assert incremental.reads_context_value(tpl, sha, None, "_output_dir") is reads

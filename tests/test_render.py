@@ -207,7 +207,8 @@ def test_a_compiled_template_cache_that_cannot_be_written_or_read_never_fails_a_
     assert (_render(tpl, tmp_path / "o3").project / "a.txt").read_text() == "x\n"
 
 
-def test_upgrade_renders_leave_no_hook_files_in_the_temporary_folder(tmp_path, monkeypatch):
+@pytest.mark.parametrize("mode", ["upgrade", "create"])
+def test_renders_leave_no_hook_files_in_the_temporary_folder(mode, tmp_path, monkeypatch):
     """cookiecutter writes each hook to a temporary file it never deletes."""
     import tempfile
 
@@ -218,6 +219,6 @@ def test_upgrade_renders_leave_no_hook_files_in_the_temporary_folder(tmp_path, m
     tpl = _template(tmp_path / "t", {"{{cookiecutter.project_slug}}/a.txt": "x\n",
                                      "hooks/pre_gen_project.py": "print('pre')\n",
                                      "hooks/post_gen_project.sh": "#!/bin/sh\necho post\n"})
-    _render(tpl, tmp_path / "o")
+    _render(tpl, tmp_path / "o", mode=mode)
     assert list(tmp.iterdir()) == []
     assert tempfile.gettempdir() == str(tmp) and os.environ["TMPDIR"] == str(tmp)

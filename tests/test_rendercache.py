@@ -118,3 +118,25 @@ def test_new_question_defaults_come_back_from_the_cache(tmp_path: Path, monkeypa
     monkeypatch.setattr(project, "render", _no_render)
     assert _update_copy(proj, dest) == first
     assert json.loads((dest / "cookiepatcher.json").read_text())["context"]["license"] == "MIT"
+
+
+def test_projects_in_other_folders_share_renders_unless_the_template_reads_output_dir(tmp_path: Path,
+                                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fleet clones each service into its own folder: renders of a template that never
+    reads ``_output_dir`` are shared between them; one that prints it renders per folder."""
+    plain = make_two_versions(tmp_path / "plain", {f"{S}/a.txt": "1\n"}, {f"{S}/a.txt": "2\n"})
+    proj = generate_at_v1(tmp_path / "plain", plain, {})
+    first = _update_copy(proj, tmp_path / "one" / "copy")
+    monkeypatch.setattr(project, "render", _no_render)
+    assert _update_copy(proj, tmp_path / "two" / "copy")[:2] == first[:2]
+    assert (tmp_path / "two" / "copy" / "a.txt").read_text() == "2\n"
+    monkeypatch.undo()
+
+    where = "{{ cookiecutter._output_dir }}\n"
+    reads = make_two_versions(tmp_path / "reads", {f"{S}/a.txt": "1\n"}, {f"{S}/a.txt": "2\n", f"{S}/where.txt": where})
+    proj = generate_at_v1(tmp_path / "reads", reads, {})
+    for folder in ("one", "two"):
+        dest = tmp_path / "reads" / folder / "copy"
+        _update_copy(proj, dest)
+        assert (dest / "a.txt").read_text() == "2\n"
+        assert (dest / "where.txt").read_text() == f"{dest.parent}\n"
