@@ -16,16 +16,9 @@ from pathlib import Path
 from cookiepatcher.errors import CookiepatcherError
 
 MIN_GIT = (2, 38)
-# Identity for the synthetic commits cookiepatcher makes from renders (never pushed
-# anywhere, only used as merge inputs).
-_SYNTH_ENV = {
-    "GIT_AUTHOR_NAME": "cookiepatcher",
-    "GIT_AUTHOR_EMAIL": "cookiepatcher@localhost",
-    "GIT_COMMITTER_NAME": "cookiepatcher",
-    "GIT_COMMITTER_EMAIL": "cookiepatcher@localhost",
-    "GIT_AUTHOR_DATE": "@0 +0000",
-    "GIT_COMMITTER_DATE": "@0 +0000",
-}
+# Identity and date of the synthetic commits cookiepatcher makes from renders (never
+# pushed anywhere, only used as merge inputs): fixed, so the same inputs give the same shas.
+_SYNTH_IDENT = b"cookiepatcher <cookiepatcher@localhost> 0 +0000"
 
 
 class GitError(CookiepatcherError):
@@ -203,15 +196,63 @@ def rev_parse(repo: Path | str, rev: str) -> str | None:
     return proc.stdout.decode().strip() if proc.returncode == 0 else None
 
 
-def synthetic_commit(repo: Path, tree: str, parents: Sequence[str] = (), message: str = "cookiepatcher") -> str:
-    """Create a commit object for ``tree`` (no ref is updated) and return its sha.
+def _fi_path(path: str) -> bytes:
+    """``path`` C-style quoted for ``git fast-import`` (git-fast-import(1), "filemodify")."""
+    raw = path.encode("utf-8", "surrogateescape")
+    out = bytearray(b'"')
+    for byte in raw:
+        if byte in (0x22, 0x5C):  # " and backslash
+            out += b"\\" + bytes([byte])
+        elif byte < 0x20 or byte == 0x7F:
+            out += b"\\%03o" % byte
+        else:
+            out.append(byte)
+    return bytes(out + b'"')
 
-    Dates and identity are fixed, so the same inputs give the same sha.
+
+def tree_commands(root: str | None, folder: str = "", entries: Mapping[str, tuple[str, str]] | None = None) -> bytes:
+    """``git fast-import`` file changes giving a commit the tree ``root`` (a tree sha;
+    ``None``: empty) with ``folder`` (``""`` = everything, else ending in ``/``) replaced
+    by ``entries`` (``{path relative to folder: (mode, sha)}``, objects that exist)."""
+    lines = [b"deleteall"] if root is None else [b"M 040000 " + root.encode() + b' ""']
+    if entries is not None:
+        if not folder:
+            lines[0] = b"deleteall"
+        elif root is not None:
+            lines.append(b"D " + _fi_path(folder.rstrip("/")))
+        lines += [f"M {mode} {sha} ".encode() + _fi_path(folder + path) for path, (mode, sha) in sorted(entries.items())]
+    return b"\n".join(lines) + b"\n"
+
+
+def synthetic_commits(git_dir: Path, objects: Path, commits: Sequence[tuple[str, bytes, Sequence[int]]]) -> list[str]:
+    """Create commits with one ``git fast-import`` and return their shas (no ref of a
+    real repository is updated).
+
+    Args:
+        git_dir: a scratch repository (its refs receive the commits; :func:`make_shadow_repo`).
+        objects: the object directory to write into (the project's).
+        commits: ``(message, file changes (:func:`tree_commands`), parents)``; parents are
+            indexes of earlier commits in the list.
+
+    Identity and dates are fixed (:data:`_SYNTH_IDENT`), so the same inputs give the same
+    shas (those ``git commit-tree -m MESSAGE`` would give with that identity and date). The objects are written as one pack
+    (``fastimport.unpackLimit=0``: no ``unpack-objects`` child).
     """
-    args = ["commit-tree", tree, "-m", message]
-    for p in parents:
-        args += ["-p", p]
-    return out(args, repo, env=_SYNTH_ENV)
+    ident = _SYNTH_IDENT
+    stream = [b"feature done\n"]
+    for i, (message, changes, parents) in enumerate(commits):
+        body = message.encode() + b"\n"
+        stream.append(b"commit refs/cookiepatcher/%d\nmark :%d\nauthor %s\ncommitter %s\ndata %d\n%s"
+                      % (i, i + 1, ident, ident, len(body), body))
+        for n, parent in enumerate(parents):
+            stream.append(b"%s :%d\n" % (b"merge" if n else b"from", parent + 1))
+        stream.append(changes + b"\n")
+    stream += [b"get-mark :%d\n" % (i + 1) for i in range(len(commits))] + [b"done\n"]
+    env = {"GIT_DIR": str(git_dir), "GIT_OBJECT_DIRECTORY": str(objects)}
+    shas = out(["-c", "fastimport.unpackLimit=0", "fast-import", "--quiet"], env=env, input=b"".join(stream)).split()
+    if len(shas) != len(commits):
+        raise GitError(f"git fast-import returned {len(shas)} commits, expected {len(commits)}")
+    return shas
 
 
 def ls_tree(repo: Path, tree: str) -> dict[str, tuple[str, str]]:

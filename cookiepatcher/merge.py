@@ -276,18 +276,20 @@ def merge_renders(
         if RECORD_FILE in project_ours:
             side[RECORD_FILE] = project_ours[RECORD_FILE]
 
-    base_tree = git.mktree_from_entries(repo, graft(ours, prefix, base_render), scratch / "index-base")
-    theirs_tree = git.mktree_from_entries(repo, graft(ours, prefix, theirs_render), scratch / "index-theirs")
     ours_tree = head_tree or git.out(["rev-parse", f"{head}^{{tree}}"], repo)
-    b = git.synthetic_commit(repo, base_tree, message="template base render")
-    t = git.synthetic_commit(repo, theirs_tree, [b], message="template target render")
-    o = git.synthetic_commit(repo, ours_tree, [b], message="project")
-
     # A throwaway repository sharing the project's object database names the sides, so
-    # conflict markers read "HEAD" / "template-v2" rather than bare commit ids.
+    # conflict markers read "HEAD" / "template-v2" rather than bare commit ids. The three
+    # commits (the renders grafted onto the project's tree, and the project) are made
+    # there by one git fast-import.
     shadow = git.make_shadow_repo(scratch / "shadow.git")
+    objects = git.objects_dir(repo)
+    b, t, o = git.synthetic_commits(shadow, objects, [
+        ("template base render", git.tree_commands(ours_tree, prefix, base_render), ()),
+        ("template target render", git.tree_commands(ours_tree, prefix, theirs_render), (0,)),
+        ("project", git.tree_commands(ours_tree), (0,)),
+    ])
     _inherit_settings(repo, shadow, ours)
-    env = {"GIT_DIR": str(shadow), "GIT_OBJECT_DIRECTORY": str(git.objects_dir(repo))}
+    env = {"GIT_DIR": str(shadow), "GIT_OBJECT_DIRECTORY": str(objects)}
     label = _label(theirs_label)
     ref = shadow / "refs" / "heads" / label
     ref.parent.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import AbstractSet, Any
 
 from cookiepatcher import git, rendercache
 from cookiepatcher.answers import resolve_answers
@@ -112,7 +112,8 @@ def render_at(repo: Path, source: TemplateSource, sha: str, directory: str | Non
               only: tuple[str, list[str]] | None = None, output_dir_value: str | None = None,
               repo_dir_value: str | None = None, answer_flag: str | None = None,
               cache_volatile: str | None = None, repo_fingerprint: str | None = None,
-              cache_only: bool = False, attributes: RepoAttributes | None = None) -> tuple[Rendered, Entries] | None:
+              cache_only: bool = False, attributes: RepoAttributes | None = None,
+              present: AbstractSet[str] = frozenset()) -> tuple[Rendered, Entries] | None:
     """Render the template at ``sha`` with ``answers`` (kept verbatim) and hash it into ``repo``.
 
     Every render uses the same template and output paths under ``scratch``, so
@@ -130,6 +131,8 @@ def render_at(repo: Path, source: TemplateSource, sha: str, directory: str | Non
         cache_only: return the cached render, or ``None`` without rendering.
         attributes: the project's ``.gitattributes`` (:func:`cookiepatcher.merge.repo_attributes`),
             applied when hashing the render as ``git add`` would.
+        present: blob shas known to be in ``repo`` (HEAD's): a cached render need not
+            write them again.
 
     Returns:
         The render (its context; the folder is temporary) and its entries in ``repo``'s
@@ -146,7 +149,7 @@ def render_at(repo: Path, source: TemplateSource, sha: str, directory: str | Non
                                     repo=repo_fingerprint or rendercache.repo_fingerprint(repo),
                                     attributes=None if attributes is None else
                                     (attributes[0], {d: hashlib.sha256(b).hexdigest() for d, b in attributes[1].items()}))
-        hit = rendercache.load(cache_key, repo)
+        hit = rendercache.load(cache_key, repo, present)
         if hit is not None:
             entries, context, known = hit
             if "_output_dir" in context and output_dir_value is not None:

@@ -27,7 +27,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import AbstractSet, Any
 
 from cookiepatcher import git
 from cookiepatcher.merge import Entries
@@ -118,8 +118,10 @@ def key(**parts: Any) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=repr).encode()).hexdigest()
 
 
-def load(cache_key: str, repo: Path) -> tuple[Entries, dict[str, Any], dict[str, Any]] | None:
-    """The cached render ``cache_key``, its blobs written into ``repo``'s object database.
+def load(cache_key: str, repo: Path, present: AbstractSet[str] = frozenset()) -> tuple[Entries, dict[str, Any], dict[str, Any]] | None:
+    """The cached render ``cache_key``, its blobs written into ``repo``'s object database
+    (except those in ``present``: shas known to be there, e.g. the blobs of HEAD's tree;
+    a base render mostly consists of them, so often nothing needs writing).
 
     Returns ``(entries, context, decided)`` or ``None`` (a miss: not cached, unreadable,
     or a blob missing or not matching its sha).
@@ -133,7 +135,7 @@ def load(cache_key: str, repo: Path) -> tuple[Entries, dict[str, Any], dict[str,
         context, decided = dict(data["context"]), dict(data["decided"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    shas = sorted({sha for mode, sha in entries.values() if mode != "160000"})
+    shas = sorted({sha for mode, sha in entries.values() if mode != "160000" and sha not in present})
     if shas:
         paths = [root / "blobs" / sha[:2] / sha[2:] for sha in shas]
         if not all(p.is_file() for p in paths):

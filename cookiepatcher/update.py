@@ -275,8 +275,7 @@ def upgrade_tree(root: Path, commit: str, prefix: str, record: Record, *, offlin
         prefix: the project folder inside the repository, ``""`` or ending in ``/``.
         record: the record committed at ``commit`` (:func:`cookiepatcher.record.parse_record`).
         offline: never fetch the template.
-        render_cache: use and fill the render cache (off for throw-away clones, whose
-            path is part of every key, so their renders could never be used again).
+        render_cache: use and fill the render cache (:mod:`cookiepatcher.rendercache`).
         source: the record's template, already opened by the caller (its lookups are
             reused: the same target commit, no second look at the mirror).
 
@@ -367,7 +366,8 @@ def _compute(project, record, head_entries, scratch: Path, *, checkout, director
     options: dict[str, Any] = {"attributes": repo_attributes(project.root, project.prefix, head_entries)}
     cached_renders = render_cache and rendercache.enabled()
     if cached_renders:  # one look at the repository's git settings serves both renders
-        options.update(cache_volatile=str(scratch), repo_fingerprint=rendercache.repo_fingerprint(project.root))
+        options.update(cache_volatile=str(scratch), repo_fingerprint=rendercache.repo_fingerprint(project.root),
+                       present={sha for _mode, sha in head_entries.values()})
     base_render = functools.partial(
         render_at, project.root, source, record.commit, record.directory, dict(record.context),
         checkout=record.checkout, what="recorded commit", output_dir_value=parent, **options)

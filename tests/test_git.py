@@ -1,0 +1,64 @@
+"""The git plumbing helpers give what git's own porcelain-free commands give."""
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from cookiepatcher import git
+
+ODD_NAMES = ['plain.txt', 'with space.md', 'quote"d.txt', 'back\\slash.txt', 'tab\there.txt', 'new\nline.txt',
+             '"leading-quote.txt', 'ünïcode/ファイル.txt', 'sub dir/deeper/x.py']
+IDENT = {"GIT_AUTHOR_NAME": "cookiepatcher", "GIT_AUTHOR_EMAIL": "cookiepatcher@localhost", "GIT_AUTHOR_DATE": "@0 +0000",
+         "GIT_COMMITTER_NAME": "cookiepatcher", "GIT_COMMITTER_EMAIL": "cookiepatcher@localhost",
+         "GIT_COMMITTER_DATE": "@0 +0000"}
+
+
+def _git(repo: Path, *args: str, input: bytes | None = None, env: dict | None = None) -> str:
+    return subprocess.run(["git", *args], cwd=repo, input=input, check=True, capture_output=True,
+                          env={**os.environ, **(env or {})}).stdout.decode().strip()
+
+
+def _blob(repo: Path, data: bytes) -> str:
+    return _git(repo, "hash-object", "-w", "--stdin", input=data)
+
+
+def _reference_commit(repo: Path, entries: dict, message: str, parents=()) -> str:
+    """What `update-index` + `write-tree` + `commit-tree` make of ``entries``."""
+    index = repo / ".git" / "ref-index"
+    index.unlink(missing_ok=True)
+    lines = "".join(f"{mode} {sha}\t{path}\0" for path, (mode, sha) in entries.items()).encode()
+    _git(repo, "update-index", "-z", "--index-info", input=lines, env={"GIT_INDEX_FILE": str(index)})
+    tree = _git(repo, "write-tree", env={"GIT_INDEX_FILE": str(index)})
+    args = ["commit-tree", tree, "-m", message]
+    for p in parents:
+        args += ["-p", p]
+    return _git(repo, *args, env=IDENT)
+
+
+def test_synthetic_commits_match_commit_tree_for_every_kind_of_path(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    _git(tmp_path, "init", "-q", str(repo))
+    outer = {"README.md": ("100644", _blob(repo, b"readme\n")), "svc/old.txt": ("100644", _blob(repo, b"old\n")),
+             "svc/run.sh": ("100755", _blob(repo, b"#!/bin/sh\n")), "svc/link": ("120000", _blob(repo, b"run.sh"))}
+    head = _reference_commit(repo, outer, "head")
+    head_tree = _git(repo, "rev-parse", f"{head}^{{tree}}")
+    inner = {name: ("100644", _blob(repo, name.encode() + b"\n")) for name in ODD_NAMES}
+    inner["bin/tool"] = ("100755", _blob(repo, b"tool\n"))
+    inner["lnk"] = ("120000", _blob(repo, b"plain.txt"))
+
+    shadow = git.make_shadow_repo(tmp_path / "shadow.git")
+    objects = repo / ".git" / "objects"
+    got = git.synthetic_commits(shadow, objects, [
+        ("grafted", git.tree_commands(head_tree, "svc/", inner), ()),
+        ("whole", git.tree_commands(head_tree, "", inner), (0,)),
+        ("same", git.tree_commands(head_tree), (0,)),
+        ("empty", git.tree_commands(None), ()),
+    ])
+
+    grafted = {**{p: e for p, e in outer.items() if not p.startswith("svc/")}, **{"svc/" + p: e for p, e in inner.items()}}
+    first = _reference_commit(repo, grafted, "grafted")
+    assert got == [first, _reference_commit(repo, inner, "whole", [first]), _reference_commit(repo, outer, "same", [first]),
+                   _reference_commit(repo, {}, "empty")]
+    # the project's refs are untouched
+    assert _git(repo, "for-each-ref") == ""
