@@ -28,22 +28,20 @@ could, the update falls back to full renders.
 from __future__ import annotations
 
 import posixpath
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from cookiepatcher import git
 
-_INCLUDE_RE = r"\{%-?[[:space:]]*(include|import|from|extends)[[:space:]]"
-
-
-def _reads_re(name: str) -> str:
-    """ERE matching a template that reads the context value ``name`` (``_checkout``,
-    ``_output_dir``) or the whole context (``{{ cookiecutter | jsonify }}``)."""
-    return (rf"{name}|cookiecutter[[:space:]]*([^.[:alnum:]_[:space:]]|$)"
-            r"|cookiecutter\.(items|keys|values|get)([^[:alnum:]_]|$)")
-
-
-_CHECKOUT_RE = _reads_re("_checkout")
+# What a template file may read, as one ERE for `git grep -o`; each match is classified
+# by :data:`_KINDS`. "context" is the whole context (``{{ cookiecutter | jsonify }}``,
+# ``cookiecutter.items()``), which includes every private value.
+_SCAN_RE = (r"\{%-?[[:space:]]*(include|import|from|extends)[[:space:]]|_checkout|_output_dir"
+            r"|cookiecutter[[:space:]]*([^.[:alnum:]_[:space:]]|$)|cookiecutter\.(items|keys|values|get)([^[:alnum:]_]|$)")
+_KINDS = (("include", re.compile(r"\{%")), ("_checkout", re.compile("_checkout")), ("_output_dir", re.compile("_output_dir")),
+          ("context", re.compile("cookiecutter")))
+_PATH_RE = re.compile(r"(_checkout|_output_dir)|cookiecutter\s*([^.\w\s]|$)|cookiecutter\.(items|keys|values|get)(\W|$)")
 
 
 @dataclass
@@ -87,19 +85,28 @@ def _listing(repo: Path, sha: str, prefix: str) -> dict[str, str]:
     return out
 
 
-def reads_context_value(repo: Path, sha: str, directory: str | None, name: str) -> bool:
-    """Whether any file of the template at ``sha`` (below ``directory``) may read the
-    context value ``name`` (e.g. ``_output_dir``) or the whole context, in its text or
-    its path. Errs towards True: a mention in a comment counts. One ``git grep`` and
-    one ``git ls-tree``."""
-    import re
-
+def scan(repo: Path, shas: list[str], directory: str | None) -> dict[str, set[str]]:
+    """What the template files below ``directory`` may read, at each of ``shas``:
+    ``"include"`` (``{% include %}``, ``import``, ``from``, ``extends``) and the context
+    values ``"_checkout"``, ``"_output_dir"`` and ``"context"`` (the whole context),
+    named in a file's text or path. Errs towards reading: a mention in a comment counts.
+    One ``git grep -o`` for all commits and one ``git ls-tree`` each.
+    """
     prefix = f"{directory.strip('/')}/" if directory else ""
-    pattern = _reads_re(name)
-    if git.run(["grep", "-q", "-E", "-I", pattern, sha, "--", prefix or "."], repo, check=False).returncode == 0:
-        return True
-    path_re = re.compile(rf"{re.escape(name)}|cookiecutter\s*([^.\w\s]|$)|cookiecutter\.(items|keys|values|get)(\W|$)")
-    return any(path_re.search(p) for p in _listing(repo, sha, prefix))
+    found: dict[str, set[str]] = {sha: set() for sha in shas}
+    raw = git.run(["grep", "-o", "-z", "-I", "-E", _SCAN_RE, *shas, "--", prefix or "."], repo, ok_codes=(0, 1)).stdout
+    for line in raw.split(b"\n"):
+        where, _sep, match = line.partition(b"\0")
+        sha = where.split(b":", 1)[0].decode()
+        if sha in found and match:
+            text = match.decode("utf-8", "replace")
+            found[sha].add(next(kind for kind, pattern in _KINDS if pattern.search(text)))
+    for sha in shas:
+        for path in _listing(repo, sha, prefix):
+            m = _PATH_RE.search(path)
+            if m:
+                found[sha].add(m.group(1) or "context")
+    return found
 
 
 def _project_template_dir(listing: dict[str, str], prefix: str) -> str | None:
@@ -111,7 +118,7 @@ def _project_template_dir(listing: dict[str, str], prefix: str) -> str | None:
 
 
 def plan(repo: Path, base: str, target: str, directory: str | None, *, same_answers: bool,
-         checkout_changed: bool = False) -> Plan | None:
+         checkout_changed: bool = False, reads: dict[str, set[str]] | None = None) -> Plan | None:
     """Template files to render for an incremental upgrade, or ``None`` for full renders.
 
     Args:
@@ -121,6 +128,7 @@ def plan(repo: Path, base: str, target: str, directory: str | None, *, same_answ
         same_answers: both renders use the same answers.
         checkout_changed: the followed ref (cookiecutter's ``_checkout``) differs between
             the renders; exact only if no template file reads it.
+        reads: :func:`scan` of both commits, when the caller has it.
     """
     if not same_answers:
         return None
@@ -140,9 +148,9 @@ def plan(repo: Path, base: str, target: str, directory: str | None, *, same_answ
     changed = [p.decode("utf-8", "surrogateescape") for p in raw.split(b"\0") if p]
     if any(not p.startswith(root) for p in changed):
         return None
-    pattern = f"({_INCLUDE_RE})|({_CHECKOUT_RE})" if checkout_changed else _INCLUDE_RE
-    grep = git.run(["grep", "-l", "-E", "-I", pattern, base, target, "--", prefix or "."], repo, check=False)
-    if grep.returncode == 0:
+    reads = reads if reads is not None else scan(repo, [base, target], directory)
+    blocking = {"include", "_checkout", "context"} if checkout_changed else {"include"}
+    if blocking & (reads[base] | reads[target]):
         return None
     for p in changed:
         if p in target_files:

@@ -113,7 +113,8 @@ def render_at(repo: Path, source: TemplateSource, sha: str, directory: str | Non
               repo_dir_value: str | None = None, answer_flag: str | None = None,
               cache_volatile: str | None = None, repo_fingerprint: str | None = None,
               cache_only: bool = False, attributes: RepoAttributes | None = None,
-              present: AbstractSet[str] = frozenset()) -> tuple[Rendered, Entries] | None:
+              present: AbstractSet[str] = frozenset(),
+              reads_output_dir: bool | None = None) -> tuple[Rendered, Entries] | None:
     """Render the template at ``sha`` with ``answers`` (kept verbatim) and hash it into ``repo``.
 
     Every render uses the same template and output paths under ``scratch``, so
@@ -133,6 +134,8 @@ def render_at(repo: Path, source: TemplateSource, sha: str, directory: str | Non
             applied when hashing the render as ``git add`` would.
         present: blob shas known to be in ``repo`` (HEAD's): a cached render need not
             write them again.
+        reads_output_dir: whether the template at ``sha`` may read ``_output_dir``
+            (:func:`cookiepatcher.rendercache.reads_output_dir`); looked up when ``None``.
 
     Returns:
         The render (its context; the folder is temporary) and its entries in ``repo``'s
@@ -142,7 +145,8 @@ def render_at(repo: Path, source: TemplateSource, sha: str, directory: str | Non
     if cache_volatile is not None and ask is None and rendercache.enabled():
         # a template that never reads _output_dir renders the same anywhere: a fleet's
         # clones, each in its own folder, share the render
-        reads_output_dir = rendercache.template_reads(source.repo, sha, directory, "_output_dir")
+        if reads_output_dir is None:
+            reads_output_dir = rendercache.reads_output_dir(rendercache.cached_reads(source.repo, [(sha, directory)])[(sha, directory)])
         cache_key = rendercache.key(template=source.location, commit=sha, directory=directory, answers=answers,
                                     checkout=checkout, output_dir=output_dir_value if reads_output_dir else None, only=only,
                                     repo_dir=None if repo_dir_value is None else "shared",

@@ -13,7 +13,7 @@ Layout under ``<cache>/renders/``::
     index/<key[:2]>/<key>.json   {"entries": {path: [mode, sha]}, "context": {...}, "decided": {...}}
     blobs/<sha[:2]>/<sha[2:]>    the bytes of each blob, as git stores them
     plans/<key[:2]>/<key>.json   the incremental plan for a pair of commits (:func:`cached_plan`),
-                                 or whether a commit reads a context value (:func:`template_reads`)
+                                 or what a commit's files may read (:func:`cached_reads`)
 
 The blobs are written back into a project's object database with
 ``git hash-object -w --no-filters --stdin-paths`` (the bytes are stored as they are,
@@ -180,7 +180,8 @@ def store(cache_key: str, repo: Path, entries: Entries, context: dict[str, Any],
         return
 
 
-def cached_plan(repo: Path, base: str, target: str, directory: str | None, **flags: bool) -> Any:
+def cached_plan(repo: Path, base: str, target: str, directory: str | None, *,
+                reads: dict[str, set[str]] | None = None, **flags: bool) -> Any:
     """:func:`cookiepatcher.incremental.plan`, remembered: its inputs are two commits
     (immutable), the subfolder and flags, so its answer never changes. Saves four git
     processes per upgrade once known."""
@@ -197,7 +198,7 @@ def cached_plan(repo: Path, base: str, target: str, directory: str | None, **fla
                                     target_paths=list(data["target_paths"]), new_folders=frozenset(data["new_folders"]))
         except (OSError, ValueError, KeyError, TypeError):
             pass
-    found = incremental.plan(repo, base, target, directory, **flags)
+    found = incremental.plan(repo, base, target, directory, reads=reads, **flags)
     if path is not None:
         data = None if found is None else {"root": found.root, "base_paths": found.base_paths,
                                            "target_paths": found.target_paths, "new_folders": sorted(found.new_folders)}
@@ -208,27 +209,41 @@ def cached_plan(repo: Path, base: str, target: str, directory: str | None, **fla
     return found
 
 
-def template_reads(repo: Path, sha: str, directory: str | None, name: str) -> bool:
-    """:func:`cookiepatcher.incremental.reads_context_value`, remembered (a commit never
-    changes). Renders of a template that cannot read ``_output_dir`` are keyed without
-    it, so clones of different services at different paths (a fleet) share them."""
+def cached_reads(repo: Path, commits: list[tuple[str, str | None]]) -> dict[tuple[str, str | None], set[str]]:
+    """:func:`cookiepatcher.incremental.scan` of each ``(commit, directory)``, remembered
+    (a commit never changes): what its files may read. One ``git grep`` per directory
+    for the commits not seen before, none once all are known."""
     from cookiepatcher import incremental
 
-    path = None
-    if enabled():
-        memo_key = key(kind="reads", commit=sha, directory=directory, name=name)
-        path = _root() / "plans" / memo_key[:2] / f"{memo_key}.json"
-        try:
-            return bool(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, ValueError):
-            pass
-    found = incremental.reads_context_value(repo, sha, directory, name)
-    if path is not None:
-        try:
-            _write_atomic(path, json.dumps(found).encode("utf-8"))
-        except OSError:
-            pass
+    found: dict[tuple[str, str | None], set[str]] = {}
+    paths: dict[tuple[str, str | None], Path] = {}
+    for sha, directory in dict.fromkeys(commits):
+        if enabled():
+            memo_key = key(kind="reads", commit=sha, directory=directory)
+            paths[(sha, directory)] = path = _root() / "plans" / memo_key[:2] / f"{memo_key}.json"
+            try:
+                found[(sha, directory)] = set(json.loads(path.read_text(encoding="utf-8")))
+                continue
+            except (OSError, ValueError, TypeError):
+                pass
+    missing = [pair for pair in dict.fromkeys(commits) if pair not in found]
+    for directory in dict.fromkeys(d for _sha, d in missing):
+        shas = [sha for sha, d in missing if d == directory]
+        for sha, kinds in incremental.scan(repo, shas, directory).items():
+            found[(sha, directory)] = kinds
+            if (sha, directory) in paths:
+                try:
+                    _write_atomic(paths[(sha, directory)], json.dumps(sorted(kinds)).encode("utf-8"))
+                except OSError:
+                    pass
     return found
+
+
+def reads_output_dir(kinds: set[str]) -> bool:
+    """Whether a template reading ``kinds`` (:func:`cached_reads`) can show ``_output_dir``:
+    renders of one that cannot are keyed without it, so clones of different services at
+    different paths (a fleet) share them."""
+    return bool(kinds & {"_output_dir", "context"})
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

@@ -350,10 +350,14 @@ def _compute(project, record, head_entries, scratch: Path, *, checkout, director
         return result, None
     # Render only what the change can affect, unless told otherwise (the equivalence
     # tests force full renders with COOKIEPATCHER_FULL_RENDER=1 and compare).
+    # What the files of both commits may read (one git grep, remembered): the planner
+    # and the render cache keys need it.
+    reads = rendercache.cached_reads(source.repo, [(record.commit, record.directory), (target, directory)])
     only = None
     if os.environ.get("COOKIEPATCHER_FULL_RENDER") != "1" and directory == record.directory:
         only = rendercache.cached_plan(source.repo, record.commit, target, directory, same_answers=not set_answers,
-                                       checkout_changed=new_ref != record.checkout)
+                                       checkout_changed=new_ref != record.checkout,
+                                       reads={record.commit: reads[(record.commit, directory)], target: reads[(target, directory)]})
 
     phase("render")
     # one git process answers both "has a cookiecutter.json?" checks; the repository's
@@ -370,11 +374,13 @@ def _compute(project, record, head_entries, scratch: Path, *, checkout, director
                        present={sha for _mode, sha in head_entries.values()})
     base_render = functools.partial(
         render_at, project.root, source, record.commit, record.directory, dict(record.context),
-        checkout=record.checkout, what="recorded commit", output_dir_value=parent, **options)
+        checkout=record.checkout, what="recorded commit", output_dir_value=parent,
+        reads_output_dir=rendercache.reads_output_dir(reads[(record.commit, record.directory)]), **options)
     decided: dict[str, Any] = {}
     theirs_render = functools.partial(
         render_at, project.root, source, target, directory, answers, checkout=new_ref, what="target",
-        ask=None if no_input else ask, decided=decided, output_dir_value=parent, **options)
+        ask=None if no_input else ask, decided=decided, output_dir_value=parent,
+        reads_output_dir=rendercache.reads_output_dir(reads[(target, directory)]), **options)
     if only:
         # Incremental renders have no hooks, so they may run side by side in two
         # folders, with the same _repo_dir shown to the template.

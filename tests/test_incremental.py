@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import files_with_modes
 
-from cookiepatcher import incremental
+from cookiepatcher import incremental, rendercache
 from cookiepatcher.create import create_project
 from cookiepatcher.update import update_project
 
@@ -189,7 +189,16 @@ def test_a_hooks_symlink_means_full_renders(tmp_path: Path) -> None:
     ({f"{S}/ctx.json": "{{ cookiecutter | jsonify }}\n"}, True),  # the whole context
     ({f"{S}/{{{{ cookiecutter.values() | list | length }}}}.txt": "x\n"}, True),
 ])
-def test_reads_context_value(files: dict, reads: bool, tmp_path: Path) -> None:
+def test_scan_finds_what_reads_output_dir(files: dict, reads: bool, tmp_path: Path) -> None:
     tpl = make_two_versions(tmp_path, files, {f"{S}/later.txt": "{{ cookiecutter._output_dir }}\n"})
-    sha = _git(tpl, "rev-parse", "v1").strip()
-    assert incremental.reads_context_value(tpl, sha, None, "_output_dir") is reads
+    v1, v2 = _git(tpl, "rev-parse", "v1").strip(), _git(tpl, "rev-parse", "v2").strip()
+    found = incremental.scan(tpl, [v1, v2], None)
+    assert rendercache.reads_output_dir(found[v1]) is reads
+    assert rendercache.reads_output_dir(found[v2])
+
+
+def test_scan_names_each_kind_per_commit(tmp_path: Path) -> None:
+    tpl = make_two_versions(tmp_path, {f"{S}/a.txt": "{%- include 'b.txt' %}\n", f"{S}/b.txt": "b\n"},
+                            {f"{S}/a.txt": "plain\n", f"{S}/c.txt": "{{ cookiecutter._checkout }} {{ cookiecutter|jsonify }}\n"})
+    v1, v2 = _git(tpl, "rev-parse", "v1").strip(), _git(tpl, "rev-parse", "v2").strip()
+    assert incremental.scan(tpl, [v1, v2], None) == {v1: {"include"}, v2: {"_checkout", "context"}}
