@@ -224,7 +224,14 @@ def tree_commands(root: str | None, folder: str = "", entries: Mapping[str, tupl
     return b"\n".join(lines) + b"\n"
 
 
-def synthetic_commits(git_dir: Path, objects: Path, commits: Sequence[tuple[str, bytes, Sequence[int]]]) -> list[str]:
+def blob_mark(index: int) -> str:
+    """How :func:`tree_commands` entries name the ``index``-th blob given to
+    :func:`synthetic_commits` (a fast-import mark) instead of a sha."""
+    return f":{index + 1}"
+
+
+def synthetic_commits(git_dir: Path, objects: Path, commits: Sequence[tuple[str, bytes, Sequence[int]]],
+                      blobs: Sequence[bytes] = ()) -> list[str]:
     """Create commits with one ``git fast-import`` and return their shas (no ref of a
     real repository is updated).
 
@@ -233,21 +240,26 @@ def synthetic_commits(git_dir: Path, objects: Path, commits: Sequence[tuple[str,
         objects: the object directory to write into (the project's).
         commits: ``(message, file changes (:func:`tree_commands`), parents)``; parents are
             indexes of earlier commits in the list.
+        blobs: file contents written first; entries name them with :func:`blob_mark`.
 
     Identity and dates are fixed (:data:`_SYNTH_IDENT`), so the same inputs give the same
-    shas (those ``git commit-tree -m MESSAGE`` would give with that identity and date). The objects are written as one pack
-    (``fastimport.unpackLimit=0``: no ``unpack-objects`` child).
+    shas (those ``git commit-tree -m MESSAGE`` would give with that identity and date).
+    The objects are written as one pack (``fastimport.unpackLimit=0``: no
+    ``unpack-objects`` child).
     """
     ident = _SYNTH_IDENT
     stream = [b"feature done\n"]
+    for i, data in enumerate(blobs):
+        stream.append(b"blob\nmark %s\ndata %d\n%s\n" % (blob_mark(i).encode(), len(data), data))
+    first = len(blobs) + 1  # the commits' marks follow the blobs'
     for i, (message, changes, parents) in enumerate(commits):
         body = message.encode() + b"\n"
         stream.append(b"commit refs/cookiepatcher/%d\nmark :%d\nauthor %s\ncommitter %s\ndata %d\n%s"
-                      % (i, i + 1, ident, ident, len(body), body))
+                      % (i, first + i, ident, ident, len(body), body))
         for n, parent in enumerate(parents):
-            stream.append(b"%s :%d\n" % (b"merge" if n else b"from", parent + 1))
+            stream.append(b"%s :%d\n" % (b"merge" if n else b"from", first + parent))
         stream.append(changes + b"\n")
-    stream += [b"get-mark :%d\n" % (i + 1) for i in range(len(commits))] + [b"done\n"]
+    stream += [b"get-mark :%d\n" % (first + i) for i in range(len(commits))] + [b"done\n"]
     env = {"GIT_DIR": str(git_dir), "GIT_OBJECT_DIRECTORY": str(objects)}
     shas = out(["-c", "fastimport.unpackLimit=0", "fast-import", "--quiet"], env=env, input=b"".join(stream)).split()
     if len(shas) != len(commits):

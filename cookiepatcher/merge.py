@@ -240,6 +240,7 @@ def merge_renders(
     scratch: Path,
     head_entries: Entries | None = None,
     head_tree: str | None = None,
+    record: bytes | None = None,
 ) -> MergeResult:
     """Merge a template change (``base_render`` -> ``theirs_render``) into ``head``.
 
@@ -253,6 +254,8 @@ def merge_renders(
         base_label: name shown on the base part of diff3-style markers.
         scratch: a private temporary folder.
         head_entries / head_tree: ``head``'s entries and tree when the caller has them.
+        record: the new ``cookiepatcher.json`` (bytes): the merged tree holds it. Without
+            it, the project's record is kept.
 
     Returns:
         :class:`MergeResult`; the user-deleted-file policy is already applied.
@@ -271,10 +274,12 @@ def merge_renders(
             for p, e in project_ours.items():
                 if spec.match_file(p):
                     side[p] = e
-    # The record is ours in all three trees: it never conflicts, and apply writes the new one.
-    for side in (base_render, theirs_render):
-        if RECORD_FILE in project_ours:
-            side[RECORD_FILE] = project_ours[RECORD_FILE]
+    # The record is the project's in the base, so it never conflicts: the merge takes the
+    # new one (``record``) from theirs, or keeps the project's when there is none.
+    if RECORD_FILE in project_ours:
+        base_render[RECORD_FILE] = theirs_render[RECORD_FILE] = project_ours[RECORD_FILE]
+    if record is not None:
+        theirs_render[RECORD_FILE] = ("100644", git.blob_mark(0))
 
     ours_tree = head_tree or git.out(["rev-parse", f"{head}^{{tree}}"], repo)
     # A throwaway repository sharing the project's object database names the sides, so
@@ -287,7 +292,7 @@ def merge_renders(
         ("template base render", git.tree_commands(ours_tree, prefix, base_render), ()),
         ("template target render", git.tree_commands(ours_tree, prefix, theirs_render), (0,)),
         ("project", git.tree_commands(ours_tree), (0,)),
-    ])
+    ], blobs=[record] if record is not None else [])
     _inherit_settings(repo, shadow, ours)
     env = {"GIT_DIR": str(shadow), "GIT_OBJECT_DIRECTORY": str(objects)}
     label = _label(theirs_label)
@@ -303,6 +308,8 @@ def merge_renders(
         raise git.GitError(f"git merge-tree failed: {proc.stderr.decode('utf-8', 'replace').strip()[:300]}")
     tree, stages, messages = _parse_merge_tree(proc.stdout)
     entries = git.ls_tree(repo, tree)
+    if record is not None and prefix + RECORD_FILE in entries:
+        theirs_render[RECORD_FILE] = entries[prefix + RECORD_FILE]  # its sha, not the mark
     relabelled = _relabel_base(repo, entries, stages, b, _label(base_label))
 
     # Policy (issue: user deletions are kept): a path the user deleted that the template

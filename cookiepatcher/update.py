@@ -410,16 +410,14 @@ def _compute(project, record, head_entries, scratch: Path, *, checkout, director
         raise RefusedError(f"--set {unknown[0]}: the template has no such question")
 
     phase("merge")
+    new_record = Record(template=record.template, commit=target, context=public_context(theirs.context),
+                        directory=directory, checkout=new_ref, skip=record.skip)
     merge = merge_renders(project.root, project.prefix, project.head, base_entries, theirs_entries, record.skip,
                           theirs_label=f"template-{new_ref or target[:12]}",
                           base_label=f"template-{record.commit[:12]}", scratch=scratch,
-                          head_entries=head_entries, head_tree=project.head_tree)
-    new_record = Record(template=record.template, commit=target, context=public_context(theirs.context),
-                        directory=directory, checkout=new_ref, skip=record.skip)
-    record_sha = git.out(["hash-object", "-w", "--stdin"], project.root, input=dumps_record(new_record).encode("utf-8"))
-    entries = dict(merge.entries)
-    entries[project.prefix + RECORD_FILE] = ("100644", record_sha)
-    new_tree = git.mktree_from_entries(project.root, entries, scratch / "index-final")
+                          head_entries=head_entries, head_tree=project.head_tree,
+                          record=dumps_record(new_record).encode("utf-8"))
+    entries, new_tree = dict(merge.entries), merge.tree
 
     skip_changed = []
     if record.skip:

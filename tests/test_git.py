@@ -50,13 +50,15 @@ def test_synthetic_commits_match_commit_tree_for_every_kind_of_path(tmp_path: Pa
     shadow = git.make_shadow_repo(tmp_path / "shadow.git")
     objects = repo / ".git" / "objects"
     got = git.synthetic_commits(shadow, objects, [
-        ("grafted", git.tree_commands(head_tree, "svc/", inner), ()),
+        ("grafted", git.tree_commands(head_tree, "svc/", {**inner, "rec.json": ("100644", git.blob_mark(0))}), ()),
         ("whole", git.tree_commands(head_tree, "", inner), (0,)),
         ("same", git.tree_commands(head_tree), (0,)),
         ("empty", git.tree_commands(None), ()),
-    ])
+    ], blobs=[b'{"new": "record"}\n'])
 
-    grafted = {**{p: e for p, e in outer.items() if not p.startswith("svc/")}, **{"svc/" + p: e for p, e in inner.items()}}
+    record = ("100644", _blob(repo, b'{"new": "record"}\n'))
+    grafted = {**{p: e for p, e in outer.items() if not p.startswith("svc/")}, **{"svc/" + p: e for p, e in inner.items()},
+               "svc/rec.json": record}
     first = _reference_commit(repo, grafted, "grafted")
     assert got == [first, _reference_commit(repo, inner, "whole", [first]), _reference_commit(repo, outer, "same", [first]),
                    _reference_commit(repo, {}, "empty")]
