@@ -163,11 +163,40 @@ def toplevel(path: Path) -> Path | None:
     return Path(proc.stdout.decode().strip())
 
 
-@functools.cache
+_GIT_DIRS: dict[Path, tuple[Path, Path]] = {}
+
+
 def _git_dirs(path: Path) -> tuple[Path, Path]:
-    text = out(["rev-parse", "--absolute-git-dir", "--git-common-dir"], path).splitlines()
-    common = Path(text[1]) if Path(text[1]).is_absolute() else (Path(path) / text[1]).resolve()
-    return Path(text[0]), common
+    if path not in _GIT_DIRS:
+        text = out(["rev-parse", "--absolute-git-dir", "--git-common-dir"], path).splitlines()
+        _GIT_DIRS[path] = _dirs_from(path, text[0], text[1])
+    return _GIT_DIRS[path]
+
+
+def _dirs_from(path: Path, git_dir_line: str, common_line: str) -> tuple[Path, Path]:
+    common = Path(common_line) if Path(common_line).is_absolute() else (Path(path) / common_line).resolve()
+    return Path(git_dir_line), common
+
+
+def locate_repo(path: Path) -> Path | None:
+    """:func:`toplevel` of ``path``, also remembering the repository's git folders for
+    :func:`git_dir` and :func:`objects_dir` (one git process for the three answers)."""
+    proc = run(["rev-parse", "--show-toplevel", "--absolute-git-dir", "--git-common-dir"], path, check=False)
+    lines = proc.stdout.decode("utf-8", "surrogateescape").splitlines()
+    if proc.returncode != 0 or len(lines) != 3:
+        return None
+    top = Path(lines[0])
+    _GIT_DIRS[Path(path).resolve()] = _GIT_DIRS[top.resolve()] = _dirs_from(Path(path).resolve(), lines[1], lines[2])
+    return top
+
+
+def config_values(repo: Path, pattern: str) -> list[tuple[str, str]]:
+    """``(key, value)`` of every setting whose key matches the regular expression
+    ``pattern`` (``git config --get-regexp``; keys lower-cased by git, values in file
+    order, so the last of a key wins), from every config file git reads."""
+    raw = run(["config", "-z", "--get-regexp", pattern], repo, check=False).stdout
+    items = [item.split(b"\n", 1) for item in raw.split(b"\0") if item]
+    return [(k.decode("utf-8", "surrogateescape"), v[0].decode("utf-8", "surrogateescape") if v else "") for k, *v in items]
 
 
 def git_dir(path: Path) -> Path:

@@ -241,6 +241,7 @@ def merge_renders(
     head_entries: Entries | None = None,
     head_tree: str | None = None,
     record: bytes | None = None,
+    conflict_style: str | None = None,
 ) -> MergeResult:
     """Merge a template change (``base_render`` -> ``theirs_render``) into ``head``.
 
@@ -256,6 +257,8 @@ def merge_renders(
         head_entries / head_tree: ``head``'s entries and tree when the caller has them.
         record: the new ``cookiepatcher.json`` (bytes): the merged tree holds it. Without
             it, the project's record is kept.
+        conflict_style: the project's ``merge.conflictStyle`` when the caller has read
+            its config ("" = not set: diff3); looked up when ``None``.
 
     Returns:
         :class:`MergeResult`; the user-deleted-file policy is already applied.
@@ -300,8 +303,9 @@ def merge_renders(
     ref.parent.mkdir(parents=True, exist_ok=True)
     ref.write_text(t + "\n")
     (shadow / "HEAD").write_text(o + "\n")
-    style = git.run(["config", "merge.conflictStyle"], repo, check=False).stdout.strip() or b"diff3"
-    proc = git.run(["-c", f"merge.conflictStyle={style.decode()}", "merge-tree", "--write-tree", "-z",
+    if conflict_style is None:
+        conflict_style = git.run(["config", "merge.conflictStyle"], repo, check=False).stdout.decode().strip()
+    proc = git.run(["-c", f"merge.conflictStyle={conflict_style or 'diff3'}", "merge-tree", "--write-tree", "-z",
                     "--messages", "HEAD", label], shadow, env=env, check=False)
     if proc.returncode not in (0, 1):
         git.version()  # names the real problem when git is too old for merge-tree --write-tree

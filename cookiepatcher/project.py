@@ -46,7 +46,7 @@ def locate(folder: Path, *, need_commit: bool = True) -> Project:
     folder = Path(folder).resolve()
     if not folder.is_dir():
         raise RefusedError(f"{folder} is not a folder; pass the project folder with --project-dir")
-    root = git.toplevel(folder)
+    root = git.locate_repo(folder)
     if root is None:
         raise RefusedError(f"{folder} is not in a git repository; run `git init` and commit the project first")
     root = root.resolve()

@@ -75,19 +75,23 @@ def _code_digest() -> str:
     return digest.hexdigest()
 
 
-def repo_fingerprint(repo: Path) -> str:
+def repo_fingerprint(repo: Path, config: list[tuple[str, str]] | None = None) -> str:
     """What, besides a render's bytes, decides the blobs ``git add`` makes of it in
     ``repo`` (:func:`cookiepatcher.merge.render_entries` hashes with the repository's
     configuration): its ``core.*`` and ``filter.*`` settings (``autocrlf``, ``eol``,
     clean filters, ...), its ``info/attributes`` and the user's attributes file.
     Part of every cache key, so repositories configured differently never share renders.
+    ``config``: :func:`cookiepatcher.git.config_values` of at least those keys, when the
+    caller has it.
     """
-    proc = git.run(["config", "-z", "--get-regexp", r"^(core|filter)\."], repo, check=False)
-    parts = [proc.stdout]
+    if config is None:
+        config = git.config_values(repo, r"^(core|filter)\.")
+    settings = [(k, v) for k, v in config if k.startswith(("core.", "filter."))]
+    parts = [json.dumps(settings).encode("utf-8", "surrogateescape")]
     paths = [git.objects_dir(repo).parent / "info" / "attributes"]
-    named = [item.split(b"\n", 1) for item in proc.stdout.split(b"\0") if item.startswith(b"core.attributesfile\n")]
+    named = [v for k, v in settings if k == "core.attributesfile"]
     if named:
-        paths.append(Path(os.path.expanduser(named[-1][1].decode("utf-8", "surrogateescape"))))
+        paths.append(Path(os.path.expanduser(named[-1])))
     else:
         xdg = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
         paths.append(Path(xdg) / "git" / "attributes")

@@ -190,6 +190,22 @@ class TemplateSource:
             self._commits.add(sha)
         return found
 
+    def preload(self, commits: list[str], paths: list[tuple[str, str | None]]) -> None:
+        """Look up several :meth:`has_commit` and :meth:`has_paths` answers in one git
+        process, for those methods to return from memory. Nothing is fetched here: a
+        commit not found is looked up (and fetched) again by :meth:`has_commit`."""
+        todo_commits = [c for c in dict.fromkeys(commits) if c not in self._commits]
+        todo_paths = [c for c in dict.fromkeys(paths) if c not in self._paths]
+        specs = [f"{sha}^{{commit}}" for sha in todo_commits]
+        specs += [f"{sha}:{path.strip('/') + '/' if path else ''}cookiecutter.json" for sha, path in todo_paths]
+        found = git.resolve_many(self.repo, specs)
+        for sha, got in zip(todo_commits, found):
+            if got is not None:
+                self._commits.add(sha)
+        for check, got in zip(todo_paths, found[len(todo_commits):]):
+            if check[0] in self._commits:  # a missing commit may still arrive with a fetch
+                self._paths[check] = got is not None
+
     def is_ancestor(self, older: str, newer: str) -> bool:
         """True when ``older`` is an ancestor of (or equal to) ``newer``."""
         return git.run(["merge-base", "--is-ancestor", older, newer], self.repo, check=False).returncode == 0

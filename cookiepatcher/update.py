@@ -331,9 +331,12 @@ def _compute(project, record, head_entries, scratch: Path, *, checkout, director
     source = source or open_template(record.template, offline=offline)
     ref = checkout if checkout is not None else record.checkout
     target = source.resolve(ref)
+    directory = directory if directory is not None else record.directory
+    # one git process answers "is the recorded commit there?" and both "has a
+    # cookiecutter.json?" checks
+    source.preload([record.commit], [(record.commit, record.directory), (target, directory)])
     if not source.has_commit(record.commit):
         raise RefusedError(f"recorded template commit {record.commit[:12]} is no longer in {record.template} (history rewritten?); re-link with `cookiepatcher link {record.template} --commit SHA`")
-    directory = directory if directory is not None else record.directory
 
     answers = dict(record.context)
     for key, value in (set_answers or {}).items():
@@ -360,17 +363,19 @@ def _compute(project, record, head_entries, scratch: Path, *, checkout, director
                                        reads={record.commit: reads[(record.commit, directory)], target: reads[(target, directory)]})
 
     phase("render")
-    # one git process answers both "has a cookiecutter.json?" checks; the repository's
-    # folders are looked up once, before a render runs in a forked child
+    # the repository's folders are looked up once, before a render runs in a forked child
     source.has_paths([(record.commit, record.directory), (target, directory)])
     git.git_dir(project.root)
     parent = str(project.folder.parent)
     # renders are hashed under the project's attributes, as its own files were (a
     # monorepo's or the user's `* text=auto`)
     options: dict[str, Any] = {"attributes": repo_attributes(project.root, project.prefix, head_entries)}
+    # one look at the repository's git settings serves both renders and the merge
+    config = git.config_values(project.root, r"^(core|filter|merge)\.")
+    conflict_style = next((v for k, v in reversed(config) if k == "merge.conflictstyle"), "")
     cached_renders = render_cache and rendercache.enabled()
-    if cached_renders:  # one look at the repository's git settings serves both renders
-        options.update(cache_volatile=str(scratch), repo_fingerprint=rendercache.repo_fingerprint(project.root),
+    if cached_renders:
+        options.update(cache_volatile=str(scratch), repo_fingerprint=rendercache.repo_fingerprint(project.root, config),
                        present={sha for _mode, sha in head_entries.values()})
     base_render = functools.partial(
         render_at, project.root, source, record.commit, record.directory, dict(record.context),
@@ -416,7 +421,7 @@ def _compute(project, record, head_entries, scratch: Path, *, checkout, director
                           theirs_label=f"template-{new_ref or target[:12]}",
                           base_label=f"template-{record.commit[:12]}", scratch=scratch,
                           head_entries=head_entries, head_tree=project.head_tree,
-                          record=dumps_record(new_record).encode("utf-8"))
+                          record=dumps_record(new_record).encode("utf-8"), conflict_style=conflict_style)
     entries, new_tree = dict(merge.entries), merge.tree
 
     skip_changed = []

@@ -64,3 +64,26 @@ def test_synthetic_commits_match_commit_tree_for_every_kind_of_path(tmp_path: Pa
                    _reference_commit(repo, {}, "empty")]
     # the project's refs are untouched
     assert _git(repo, "for-each-ref") == ""
+
+
+def test_config_values_keeps_file_order_and_valueless_keys(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    _git(tmp_path, "init", "-q", str(repo))
+    (repo / ".git" / "config").write_text((repo / ".git" / "config").read_text()
+                                          + "[merge]\n\tconflictStyle = merge\n\tconflictStyle = zdiff3\n[filter \"x\"]\n\trequired\n")
+    values = git.config_values(repo, r"^(merge|filter)\.")
+    assert values == [("merge.conflictstyle", "merge"), ("merge.conflictstyle", "zdiff3"), ("filter.x.required", "")]
+
+
+def test_locate_repo_remembers_the_folders_of_a_linked_worktree(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    _git(tmp_path, "init", "-q", str(repo))
+    (repo / "a.txt").write_text("a\n")
+    _git(repo, "add", "a.txt")
+    _git(repo, "commit", "-qm", "a", env=IDENT)
+    _git(repo, "worktree", "add", "-q", str(tmp_path / "wt"))
+    (tmp_path / "wt" / "sub").mkdir()
+    assert git.locate_repo(tmp_path / "wt" / "sub") == (tmp_path / "wt").resolve()
+    assert git.git_dir(tmp_path / "wt") == (repo / ".git" / "worktrees" / "wt").resolve()
+    assert git.objects_dir(tmp_path / "wt" / "sub") == (repo / ".git" / "objects").resolve()
+    assert git.locate_repo(tmp_path) is None
