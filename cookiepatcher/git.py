@@ -178,16 +178,21 @@ def _dirs_from(path: Path, git_dir_line: str, common_line: str) -> tuple[Path, P
     return Path(git_dir_line), common
 
 
-def locate_repo(path: Path) -> Path | None:
-    """:func:`toplevel` of ``path``, also remembering the repository's git folders for
-    :func:`git_dir` and :func:`objects_dir` (one git process for the three answers)."""
-    proc = run(["rev-parse", "--show-toplevel", "--absolute-git-dir", "--git-common-dir"], path, check=False)
+def locate_repo(path: Path) -> tuple[Path, str | None, str | None] | None:
+    """``(work tree root, HEAD commit, HEAD tree)`` of the repository containing
+    ``path`` (the shas ``None`` before the first commit), or ``None`` outside a work
+    tree. Also remembers the repository's git folders for :func:`git_dir` and
+    :func:`objects_dir`: one git process for all of it."""
+    proc = run(["rev-parse", "--show-toplevel", "--absolute-git-dir", "--git-common-dir", "HEAD", "HEAD^{tree}", "--"],
+               path, check=False)
     lines = proc.stdout.decode("utf-8", "surrogateescape").splitlines()
-    if proc.returncode != 0 or len(lines) != 3:
+    if len(lines) < 3 or (proc.returncode == 0 and lines[3:] != [*lines[3:5], "--"]):
         return None
     top = Path(lines[0])
     _GIT_DIRS[Path(path).resolve()] = _GIT_DIRS[top.resolve()] = _dirs_from(Path(path).resolve(), lines[1], lines[2])
-    return top
+    if proc.returncode != 0 or len(lines) != 6:  # no commit yet
+        return top, None, None
+    return top, lines[3], lines[4]
 
 
 def config_values(repo: Path, pattern: str) -> list[tuple[str, str]]:

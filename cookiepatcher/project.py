@@ -46,13 +46,12 @@ def locate(folder: Path, *, need_commit: bool = True) -> Project:
     folder = Path(folder).resolve()
     if not folder.is_dir():
         raise RefusedError(f"{folder} is not a folder; pass the project folder with --project-dir")
-    root = git.locate_repo(folder)
-    if root is None:
+    found = git.locate_repo(folder)
+    if found is None:
         raise RefusedError(f"{folder} is not in a git repository; run `git init` and commit the project first")
-    root = root.resolve()
+    root, head, head_tree = found[0].resolve(), found[1], found[2]
     rel = folder.relative_to(root).as_posix()
     prefix = "" if rel == "." else rel + "/"
-    head, head_tree = git.resolve_many(root, ["HEAD^{commit}", "HEAD^{tree}"])
     if head is None and need_commit:
         raise RefusedError("the project has no commit yet; commit it first (`git add -A && git commit`)")
     return Project(folder=folder, root=root, prefix=prefix, head=head or "", head_tree=head_tree or "")

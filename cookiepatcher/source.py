@@ -139,23 +139,32 @@ class TemplateSource:
             return False
 
     # -- refs and commits --------------------------------------------------------------
-    def _lookup(self, ref: str | None) -> tuple[str | None, bool]:
+    def _lookup(self, ref: str | None, folders: list[str | None] = ()) -> tuple[str | None, bool]:
         """``(sha or None, fixed)`` for ``ref`` from the local objects, in one git process.
 
         ``fixed`` is true for refs that never move once cached: tags and commit ids.
+        ``folders``: also look up :meth:`has_paths` for them at the found commit.
         """
-        if ref is None:
-            return git.resolve_many(self.repo, ["HEAD^{commit}"])[0], False
-        branch, tag, any_rev = git.resolve_many(self.repo, [f"refs/heads/{ref}^{{commit}}", f"refs/tags/{ref}^{{commit}}",
-                                                            f"{ref}^{{commit}}"])
-        if branch:
-            return branch, False
-        if tag:
-            return tag, True
-        return any_rev, bool(any_rev) and bool(re.fullmatch(r"[0-9a-f]{7,64}", ref))
+        names = ["HEAD"] if ref is None else [f"refs/heads/{ref}", f"refs/tags/{ref}", ref]
+        specs = [f"{name}^{{commit}}" for name in names]
+        for folder in folders:
+            specs += [f"{name}:{folder.strip('/') + '/' if folder else ''}cookiecutter.json" for name in names]
+        found = git.resolve_many(self.repo, specs)
+        pick = next((i for i, sha in enumerate(found[:len(names)]) if sha), None)
+        if pick is None:
+            return None, False
+        sha = found[pick]
+        for n, folder in enumerate(folders):
+            self._paths[(sha, folder)] = found[len(names) * (n + 1) + pick] is not None
+        if ref is None or pick == 0:
+            return sha, False
+        return sha, pick == 1 or bool(re.fullmatch(r"[0-9a-f]{7,64}", ref))
 
-    def resolve(self, ref: str | None) -> str:
+    def resolve(self, ref: str | None, folders: list[str | None] = ()) -> str:
         """Full sha of ``ref`` (branch, tag or commit; ``None`` = the default branch).
+
+        ``folders``: template folders whose :meth:`has_path` answers at the found commit
+        are looked up in the same git process.
 
         A remote branch (or the default branch) is fetched first to learn its latest
         commit, unless offline; tags and commits already in the cache are not fetched.
@@ -168,10 +177,10 @@ class TemplateSource:
         """
         if ref in self._resolved:
             return self._resolved[ref]
-        sha, fixed = self._lookup(ref)
+        sha, fixed = self._lookup(ref, folders)
         if self.url is not None and not self.offline and not fixed:
             self.fetch(missing=sha is None)
-            sha, _fixed = self._lookup(ref)
+            sha, _fixed = self._lookup(ref, folders)
         if sha is None:
             what = f"ref '{ref}'" if ref else "a default branch"
             raise TemplateError(f"template {self.location} has no {what}; pass an existing branch, tag or commit with --checkout")

@@ -330,11 +330,10 @@ def _compute(project, record, head_entries, scratch: Path, *, checkout, director
     in its place when there is nothing to do."""
     source = source or open_template(record.template, offline=offline)
     ref = checkout if checkout is not None else record.checkout
-    target = source.resolve(ref)
     directory = directory if directory is not None else record.directory
-    # one git process answers "is the recorded commit there?" and both "has a
-    # cookiecutter.json?" checks
-    source.preload([record.commit], [(record.commit, record.directory), (target, directory)])
+    target = source.resolve(ref, [directory])
+    # one git process answers "is the recorded commit there?" and "has it a cookiecutter.json?"
+    source.preload([record.commit], [(record.commit, record.directory)])
     if not source.has_commit(record.commit):
         raise RefusedError(f"recorded template commit {record.commit[:12]} is no longer in {record.template} (history rewritten?); re-link with `cookiepatcher link {record.template} --commit SHA`")
 
