@@ -4,6 +4,7 @@ Every timed run's result is judged (:func:`bench_tools.judge`) before its time c
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -97,25 +98,45 @@ def time_check(sc: S.Scenario, tools: list[T.Tool], work: Path, repeat: int) -> 
 FLEET_OWNER = "bench"
 
 
+def service_author(i: int) -> str:
+    """The ``author`` answer of fleet service ``i``: every service has answers of its own,
+    as real services do, so no two share a render."""
+    return f"Dev {i:03d}"
+
+
+def as_service(files: dict[str, bytes], i: int) -> dict[str, bytes]:
+    """Expected files of fleet service ``i``: the fixture's, with its own author."""
+    default = F.CONTEXT["author"].encode()
+    return {path: data.replace(default, service_author(i).encode()) for path, data in files.items()}
+
+
 def build_fleet(sc: S.Scenario, tool: T.Tool, root: Path, size: int) -> list[str]:
-    """``size`` bare service repositories for ``tool`` (copies of its pristine project,
-    changed to follow the template's default branch, which is at v2); their ``file://`` URLs."""
-    base = root / "base"
-    F.git(root, "clone", "-q", str(sc.projects[tool.name]), str(base))
-    record = base / tool.record
-    data = json.loads(record.read_text())
-    data["checkout"] = None
-    if tool.name == "cookiepatcher":
-        record.write_text(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
-    else:
-        record.write_text(json.dumps(data, indent=2) + "\n")
-    F.git(base, "commit", "-q", "-am", "follow the template's default branch", date=F.USER_DATE)
+    """``size`` bare service repositories for ``tool``: its pristine project (user edits
+    included), each with its own ``author`` answer (as if generated with it: the answer
+    only appears in file contents and the record), following the template's default
+    branch, which is at v2; their ``file://`` URLs."""
     urls = []
+    default = F.CONTEXT["author"].encode()
     for i in range(size):
+        work = root / f"work{i:03d}"
+        F.git(root, "clone", "-q", str(sc.projects[tool.name]), str(work))
+        for path in work.rglob("*"):
+            if path.is_file() and ".git" not in path.relative_to(work).parts:
+                data = path.read_bytes()
+                if default in data:
+                    path.write_bytes(data.replace(default, service_author(i).encode()))
+        record = work / tool.record
+        data = json.loads(record.read_text())
+        data["checkout"] = None
+        if tool.name == "cookiepatcher":
+            record.write_text(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+        else:
+            record.write_text(json.dumps(data, indent=2) + "\n")
+        F.git(work, "commit", "-q", "-am", f"service {i}: its own author; follow the template's default branch", date=F.USER_DATE)
         bare = root / f"svc{i:03d}.git"
-        F.git(root, "clone", "-q", "--bare", str(base), str(bare))
+        F.git(root, "clone", "-q", "--bare", str(work), str(bare))
+        shutil.rmtree(work)
         urls.append(bare.as_uri())
-    shutil.rmtree(base)
     return urls
 
 
@@ -125,9 +146,10 @@ def time_fleet(sc: S.Scenario, tools: list[T.Tool], work: Path, size: int, repea
     cruft: a shell loop that clones each repository, runs ``cruft update`` and commits.
     cookiepatcher: ``cookiepatcher fleet --repos LIST --dry-run`` (it clones each
     repository, updates it and commits in a scratch clone; ``--dry-run`` skips the push
-    and the forge API). cruft's clones are judged file by file; cookiepatcher's scratch
-    clones are gone, so its JSON report must list every repository as a request that
-    would be opened, without conflicts.
+    and the forge API). Every service has its own ``author`` answer (:func:`build_fleet`),
+    so no render is shared between them. cruft's clones are judged file by file;
+    cookiepatcher's scratch clones are gone, so its JSON report must list every
+    repository as a request that would be opened, without conflicts.
     """
     out: dict[str, Series] = {}
     by_name = {t.name: t for t in tools if t.name in sc.projects}
@@ -159,8 +181,10 @@ def time_fleet(sc: S.Scenario, tools: list[T.Tool], work: Path, size: int, repea
                 script = ('i=0; for url in "$@"; do i=$((i+1)); d="clones/svc$i"; '
                           f'git clone -q --no-tags "$url" "$d" && (cd "$d" && {update} && git add -A && git commit -qm "template update") || exit 1; done')
                 m = T.measure(["bash", "-c", script, "fleet", *urls[tool.name]], run, env, log)
-                clones = sorted((run / "clones").glob("svc*")) if (run / "clones").exists() else []
-                problems = [f"{c.name}: {p}" for c in clones for p in T.judge(tool, c, m.rc, sc.expect[tool.fmt])]
+                clones = sorted((run / "clones").glob("svc*"), key=lambda c: int(c.name[3:])) if (run / "clones").exists() else []
+                exp = sc.expect[tool.fmt]
+                problems = [f"{c.name}: {p}" for n, c in enumerate(clones)
+                            for p in T.judge(tool, c, m.rc, dataclasses.replace(exp, files=as_service(exp.files, n)))]
                 if len(clones) != size:
                     problems.insert(0, f"{len(clones)} of {size} repositories updated (exit {m.rc})")
             else:
