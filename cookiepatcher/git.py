@@ -69,8 +69,16 @@ def run(
     if check and proc.returncode not in ok_codes:
         lines = [ln for ln in proc.stderr.decode("utf-8", "replace").splitlines() if ln.strip()]
         first = next((ln for ln in lines if ln.startswith(("fatal", "error"))), lines[0] if lines else f"exit {proc.returncode}")
-        raise GitError(f"git {args[0]} failed: {first}")
+        raise GitError(f"git {_command_name(args)} failed: {first}")
     return proc
+
+
+def _command_name(args: Sequence[str]) -> str:
+    """The git command in ``args`` (``fast-import`` in ``-c k=v fast-import ...``)."""
+    rest = list(args)
+    while rest and rest[0] in ("-c", "-C"):
+        rest = rest[2:]
+    return next((a for a in rest if not a.startswith("-")), args[0] if args else "")
 
 
 @functools.cache

@@ -35,13 +35,17 @@ from pathlib import Path
 from cookiepatcher import git
 
 # What a template file may read, as one ERE for `git grep -o`; each match is classified
-# by :data:`_KINDS`. "context" is the whole context (``{{ cookiecutter | jsonify }}``,
-# ``cookiecutter.items()``), which includes every private value.
+# by :data:`_KINDS`. "context" is the whole context, which includes every private value:
+# ``cookiecutter`` not followed by ``.name`` (``{{ cookiecutter | jsonify }}``,
+# ``cookiecutter['_' ~ 'x']``, a line break), or followed by a dict method or a dunder
+# (``cookiecutter .items()``, ``cookiecutter.copy()``, ``cookiecutter.__getitem__(...)``).
+_DICT_METHODS = "items|keys|values|get|copy|pop|popitem|setdefault|update|fromkeys|clear"
 _SCAN_RE = (r"\{%-?[[:space:]]*(include|import|from|extends)[[:space:]]|_checkout|_output_dir"
-            r"|cookiecutter[[:space:]]*([^.[:alnum:]_[:space:]]|$)|cookiecutter\.(items|keys|values|get)([^[:alnum:]_]|$)")
+            r"|cookiecutter[[:space:]]*([^.[:alnum:]_[:space:]]|$)"
+            rf"|cookiecutter[[:space:]]*\.[[:space:]]*({_DICT_METHODS}|__[[:alnum:]_]*)([^[:alnum:]_]|$)")
 _KINDS = (("include", re.compile(r"\{%")), ("_checkout", re.compile("_checkout")), ("_output_dir", re.compile("_output_dir")),
           ("context", re.compile("cookiecutter")))
-_PATH_RE = re.compile(r"(_checkout|_output_dir)|cookiecutter\s*([^.\w\s]|$)|cookiecutter\.(items|keys|values|get)(\W|$)")
+_PATH_RE = re.compile(rf"(_checkout|_output_dir)|cookiecutter\s*([^.\w\s]|$)|cookiecutter\s*\.\s*({_DICT_METHODS}|__\w*)(\W|$)")
 
 
 @dataclass
@@ -94,13 +98,22 @@ def scan(repo: Path, shas: list[str], directory: str | None) -> dict[str, set[st
     """
     prefix = f"{directory.strip('/')}/" if directory else ""
     found: dict[str, set[str]] = {sha: set() for sha in shas}
-    raw = git.run(["grep", "-o", "-z", "-I", "-E", _SCAN_RE, *shas, "--", prefix or "."], repo, ok_codes=(0, 1)).stdout
-    for line in raw.split(b"\n"):
-        where, _sep, match = line.partition(b"\0")
-        sha = where.split(b":", 1)[0].decode()
-        if sha in found and match:
-            text = match.decode("utf-8", "replace")
+    # every file, binary ones too (-a): cookiecutter decides what it renders by its own test
+    raw = git.run(["grep", "--no-color", "-a", "-o", "-z", "-E", _SCAN_RE, *shas, "--", prefix or "."], repo,
+                  ok_codes=(0, 1)).stdout
+    # records are "<sha>:<path>\0<match>\n": a path holds no NUL (but may hold a line
+    # break), a match no line break (but may hold a NUL)
+    pos = 0
+    while pos < len(raw):
+        nul = raw.find(b"\0", pos)
+        end = raw.find(b"\n", nul + 1) if nul >= 0 else -1
+        if nul < 0 or end < 0:
+            break
+        sha = raw[pos:nul].split(b":", 1)[0].decode("ascii", "replace")
+        text = raw[nul + 1:end].decode("utf-8", "replace")
+        if sha in found and text:
             found[sha].add(next(kind for kind, pattern in _KINDS if pattern.search(text)))
+        pos = end + 1
     for sha in shas:
         for path in _listing(repo, sha, prefix):
             m = _PATH_RE.search(path)

@@ -370,12 +370,15 @@ def _compute(project, record, head_entries, scratch: Path, *, checkout, director
     # monorepo's or the user's `* text=auto`)
     options: dict[str, Any] = {"attributes": repo_attributes(project.root, project.prefix, head_entries)}
     # one look at the repository's git settings serves both renders and the merge
-    config = git.config_values(project.root, r"^(core|filter|merge)\.")
+    config = git.config_values(project.root, r"^(core|filter|merge)\.|^extensions\.partialclone$|^remote\..*\.promisor$")
     conflict_style = next((v for k, v in reversed(config) if k == "merge.conflictstyle"), "")
     cached_renders = render_cache and rendercache.enabled()
     if cached_renders:
+        # HEAD's blobs are all in the repository, except in a partial clone
+        partial = any(k == "extensions.partialclone" or (k.endswith(".promisor") and v.lower() not in ("false", "no", "off", "0"))
+                      for k, v in config)
         options.update(cache_volatile=str(scratch), repo_fingerprint=rendercache.repo_fingerprint(project.root, config),
-                       present={sha for _mode, sha in head_entries.values()})
+                       present=set() if partial else {sha for _mode, sha in head_entries.values()})
     base_render = functools.partial(
         render_at, project.root, source, record.commit, record.directory, dict(record.context),
         checkout=record.checkout, what="recorded commit", output_dir_value=parent,

@@ -202,3 +202,36 @@ def test_scan_names_each_kind_per_commit(tmp_path: Path) -> None:
                             {f"{S}/a.txt": "plain\n", f"{S}/c.txt": "{{ cookiecutter._checkout }} {{ cookiecutter|jsonify }}\n"})
     v1, v2 = _git(tpl, "rev-parse", "v1").strip(), _git(tpl, "rev-parse", "v2").strip()
     assert incremental.scan(tpl, [v1, v2], None) == {v1: {"include"}, v2: {"_checkout", "context"}}
+
+
+# Found by an adversarial review: each of these once made the scan miss a read, so an
+# incremental upgrade (or a render shared between folders) differed from full renders.
+def test_scan_ignores_the_users_colour_setting(tmp_path: Path, isolated_git: Path) -> None:
+    with open(isolated_git / ".gitconfig", "a") as f:
+        f.write("[color]\n\tui = always\n")
+    tpl = make_two_versions(tmp_path, {f"{S}/inc.txt": "part 1\n", f"{S}/main.txt": "{% include 'inc.txt' %}\n"},
+                            {f"{S}/inc.txt": "part 2\n"})
+    v1, v2 = _git(tpl, "rev-parse", "v1").strip(), _git(tpl, "rev-parse", "v2").strip()
+    assert "include" in incremental.scan(tpl, [v1, v2], None)[v1]
+    assert incremental.plan(tpl, v1, v2, None, same_answers=True) is None
+
+
+@pytest.mark.parametrize("name", ["ma\nin.txt", "main.txt"])
+@pytest.mark.parametrize("prefix", ["", "x" * 1500 + "\n\0\n"])  # a NUL after 1024 bytes: binary to git, text to cookiecutter
+def test_scan_reads_every_file_cookiecutter_renders(name: str, prefix: str, tmp_path: Path) -> None:
+    tpl = make_two_versions(tmp_path, {f"{S}/inc.txt": "part 1\n", f"{S}/{name}": prefix + "{% include 'inc.txt' %}\n"},
+                            {f"{S}/inc.txt": "part 2\n"})
+    v1, v2 = _git(tpl, "rev-parse", "v1").strip(), _git(tpl, "rev-parse", "v2").strip()
+    assert incremental.scan(tpl, [v1, v2], None) == {v1: {"include"}, v2: {"include"}}
+
+
+@pytest.mark.parametrize("text", ["{% for k, v in cookiecutter.copy().items() %}{{ v }}{% endfor %}\n",
+                                  "{% for k, v in cookiecutter .items() %}{{ v }}{% endfor %}\n",
+                                  "{% for k, v in cookiecutter\n.items() %}{{ v }}{% endfor %}\n",
+                                  "{{ cookiecutter.__getitem__('_output' ~ '_dir') }}\n",
+                                  "{{ cookiecutter['_output' ~ '_dir'] }}\n"])
+def test_scan_sees_whole_context_reads(text: str, tmp_path: Path) -> None:
+    tpl = make_two_versions(tmp_path, {f"{S}/ctx.txt": text, f"{S}/plain.txt": "{{ cookiecutter . name }}\n"},
+                            {f"{S}/x.txt": "x\n"})
+    v1 = _git(tpl, "rev-parse", "v1").strip()
+    assert incremental.scan(tpl, [v1], None)[v1] == {"context"}

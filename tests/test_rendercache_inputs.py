@@ -299,3 +299,30 @@ def test_fetched_since_hides_commits_and_tags_pushed_during_a_fleet_run(tmp_path
     new = _git(tpl, "rev-parse", "HEAD").strip()
     src = open_template(f"file://{tpl}")  # a later repository whose record already names v2
     assert src.has_commit(new), "missing commit is never fetched while the mirror counts as fresh"
+
+
+def test_partial_clone_gets_every_cached_blob_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A blobless, sparse clone lists blobs in HEAD's tree that it does not hold: a cached
+    render's blob equal to one of them (here: service b's untouched .editorconfig) must
+    still be written back (found by an adversarial review: the merge failed)."""
+    tpl = make_two_versions(tmp_path, {f"{S}/.editorconfig": "root = true\nindent = 4\n"},
+                            {f"{S}/README.md": README + "v2\n"})
+    mono = tmp_path / "mono"
+    for name in ("A", "B"):
+        create_project(str(tpl), checkout="v1", no_input=True, output_dir=mono / "services", extra_context={"name": name})
+    (mono / "services" / "a" / ".editorconfig").write_text("root = true\nindent = 2\n")
+    _git(mono, "init", "-q")
+    _git(mono, "add", "-A")
+    _git(mono, "commit", "-qm", "services")
+    _git(mono, "config", "uploadpack.allowFilter", "true")
+    _git(mono, "config", "uploadpack.allowAnySHA1InWant", "true")
+    monkeypatch.setenv("COOKIEPATCHER_FULL_RENDER", "1")  # full renders hold .editorconfig
+    results = []
+    for name, sparse in (("full", "services/a services/b"), ("sparse", "services/a")):
+        _git(tmp_path, "-c", "protocol.file.allow=always", "clone", "-q", "--filter=blob:none", "--sparse", mono.as_uri(), name)
+        _git(tmp_path / name, "sparse-checkout", "set", *sparse.split())
+        result = update_project(tmp_path / name / "services" / "a", checkout="v2", no_input=True)  # the first fills the cache
+        results.append((result.exit_code, [(f.path, f.status) for f in result.files],
+                        (tmp_path / name / "services" / "a" / "README.md").read_text()))
+    assert results[0] == results[1]
+    assert results[1][0] == 0 and results[1][2].endswith("v2\n")
