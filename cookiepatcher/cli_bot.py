@@ -97,7 +97,7 @@ def pr_command(project_dir: Path, repo: str | None, forge_kind: str | None, base
         use_forge = forge if (forge.has_token or not dry_run) else None
         outcome = run_pr(project_dir, forge=use_forge, repo=repo or _detect_repo(remote_url), branch=branch, base=base,
                          remote=remote, labels=labels or DEFAULT_LABELS, conflict_label=conflict_label,
-                         dry_run=dry_run, offline=offline, fresh_clone=fresh_clone)
+                         dry_run=dry_run, offline=offline, fresh_clone=fresh_clone, remote_url=remote_url or "")
     except CookiepatcherError as exc:
         _fail(exc, forge.redact if forge else (lambda s: s))
     redact = forge.redact if forge else (lambda s: s)

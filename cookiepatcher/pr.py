@@ -168,18 +168,20 @@ def _run_pr(
     dry_run: bool = False,
     offline: bool = False,
     fresh_clone: bool = False,
+    remote_url: str | None = None,
 ) -> PrOutcome:
     """:func:`run_pr` without the environment bookkeeping."""
     if forge is None and not dry_run:
         raise CookiepatcherError("a forge is needed to open pull requests; set the token or use --dry-run")
     project_dir = Path(project_dir).resolve()
-    root = git.toplevel(project_dir)
-    if root is None:
+    found = git.locate_repo(project_dir)
+    if found is None:
         raise CookiepatcherError(f"{project_dir} is not in a git clone; run `cookiepatcher pr` in a clone of the service repository")
-    root = root.resolve()
+    root = found[0].resolve()
     rel = project_dir.relative_to(root).as_posix()
     record_path = RECORD_FILE if rel == "." else f"{rel}/{RECORD_FILE}"
-    remote_url = git.run(["remote", "get-url", remote], root, check=False).stdout.decode().strip()
+    if remote_url is None:
+        remote_url = git.run(["remote", "get-url", remote], root, check=False).stdout.decode().strip()
     if not remote_url:
         raise CookiepatcherError(f"the clone has no remote '{remote}'; pass --remote NAME")
     if forge is not None and not repo:
@@ -203,7 +205,7 @@ def _run_pr(
         shallow = git.out(["rev-parse", "--is-shallow-repository"], root) == "true"
         unshallow = ["--unshallow"] if shallow else []
         git.run(["fetch", "--quiet", "--no-tags", *unshallow, where, f"+refs/heads/{base}:{tracking}"], root, env=auth)
-    base_sha, fresh_branch_sha = git.resolve_many(root, [tracking, f"refs/remotes/{remote}/{branch}"])
+    base_sha, fresh_branch_sha, base_tree = git.resolve_many(root, [tracking, f"refs/remotes/{remote}/{branch}", f"{tracking}^{{tree}}"])
     if base_sha is None:
         raise CookiepatcherError(f"remote '{remote}' has no branch {base}; pass --base BRANCH")
     shown = git.run(["show", f"{base_sha}:{record_path}"], root, check=False)
@@ -246,7 +248,8 @@ def _run_pr(
                                  f"(history rewritten?); re-link with `cookiepatcher link {record.template} --commit SHA`")
     # the template was fetched above: the upgrade uses that state (offline), so the
     # title, body and content all name the same target commit
-    result, tree = upgrade_tree(root, base_sha, "" if rel == "." else rel + "/", record, offline=True, source=source)
+    result, tree = upgrade_tree(root, base_sha, "" if rel == "." else rel + "/", record, offline=True, source=source,
+                                head_tree=base_tree)
     if tree is None:
         return PrOutcome("up-to-date", "the upgrade changes nothing", **common)
     commit_sha = _commit(root, tree, base_sha, _commit_message(record.template, result))
@@ -296,7 +299,9 @@ def run_pr(project_dir: Path, *, forge: Forge | None, repo: str | None, **option
             (default ``origin``), ``labels`` (put on every request), ``conflict_label``
             (added while there are conflicts; the request is then a draft), ``dry_run``
             (compute the request, return it; no push, no API write), ``offline`` (never
-            fetch the template).
+            fetch the template), ``fresh_clone`` (the clone was just made: its
+            remote-tracking refs are the remote's state), ``remote_url`` (the remote's
+            URL, when the caller has read it).
 
     Returns:
         :class:`PrOutcome`.

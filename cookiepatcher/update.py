@@ -261,7 +261,8 @@ def _update(project, record, head_entries, *, checkout, directory, no_input, set
 
 
 def upgrade_tree(root: Path, commit: str, prefix: str, record: Record, *, offline: bool = False,
-                 render_cache: bool = True, source: TemplateSource | None = None) -> tuple[UpdateResult, str | None]:
+                 render_cache: bool = True, source: TemplateSource | None = None,
+                 head_tree: str | None = None) -> tuple[UpdateResult, str | None]:
     """Compute the upgrade of the project at ``prefix`` in ``commit`` without a working tree.
 
     What the bot commits: the same merge as :func:`update_project` with ``no_input``
@@ -278,6 +279,7 @@ def upgrade_tree(root: Path, commit: str, prefix: str, record: Record, *, offlin
         render_cache: use and fill the render cache (:mod:`cookiepatcher.rendercache`).
         source: the record's template, already opened by the caller (its lookups are
             reused: the same target commit, no second look at the mirror).
+        head_tree: the tree of ``commit``, when the caller has it.
 
     Returns:
         ``(result, tree)``: the outcome and the sha of the upgraded tree (``None`` when
@@ -287,7 +289,7 @@ def upgrade_tree(root: Path, commit: str, prefix: str, record: Record, *, offlin
         CookiepatcherError: as :func:`update_project`, except the work-tree refusals.
     """
     root = Path(root)
-    head_tree = git.out(["rev-parse", f"{commit}^{{tree}}"], root)
+    head_tree = head_tree or git.out(["rev-parse", f"{commit}^{{tree}}"], root)
     project = Project(folder=root / prefix, root=root, prefix=prefix, head=commit, head_tree=head_tree)
     head_entries = git.ls_tree(root, commit)
     if prefix + RECORD_FILE not in head_entries:
