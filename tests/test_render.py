@@ -222,3 +222,38 @@ def test_renders_leave_no_hook_files_in_the_temporary_folder(mode, tmp_path, mon
     _render(tpl, tmp_path / "o", mode=mode)
     assert list(tmp.iterdir()) == []
     assert tempfile.gettempdir() == str(tmp) and os.environ["TMPDIR"] == str(tmp)
+
+
+@pytest.mark.parametrize("env_vars", [{}, {"block_start_string": "<%", "block_end_string": "%>"},
+                                      {"line_statement_prefix": "%%", "comment_start_string": "<#", "comment_end_string": "#>"}])
+def test_plain_names_skip_jinja_with_the_same_result(env_vars, tmp_path, monkeypatch):
+    """File and folder names without Jinja syntax are not compiled; every name renders as
+    Jinja renders it, whatever the delimiters."""
+    import json
+
+    import jinja2
+
+    from cookiepatcher import render as render_mod
+
+    names = ["plain.txt", "with space.md", "brace{.txt", "{{cookiecutter.name}}.py", "<% if True %>b<% endif %>.cfg",
+             "{% if True %}if{% endif %}.txt", "{# c #}x.txt", "<# c #>y.txt", "%% set z = 1", "dir/sub dir/{{cookiecutter.name}}/f.txt",
+             "100%.txt"]
+    context = {"project_slug": "demo", "name": "x", "_jinja2_env_vars": env_vars}
+    files = {f"{{{{cookiecutter.project_slug}}}}/{n}": "same\n" for n in names if "%% set" not in n}
+    tpl = _template(tmp_path / "t", files, json.dumps(context))
+    compiled = []
+    real = jinja2.Environment.compile
+    monkeypatch.setattr(jinja2.Environment, "compile", lambda self, *a, **k: compiled.append(1) or real(self, *a, **k))
+    trees = {}
+    for shortcut in (True, False):
+        monkeypatch.setattr(render_mod, "PLAIN_TEXT_SHORTCUT", shortcut)
+        monkeypatch.setenv("COOKIEPATCHER_RENDER_CACHE", "0")  # compile file contents every time too
+        compiled.clear()
+        out = tmp_path / f"o{shortcut}"
+        try:
+            project = _render(tpl, out).project
+            trees[shortcut] = (sorted(p.relative_to(project).as_posix() for p in project.rglob("*")), len(compiled))
+        except TemplateError as exc:
+            trees[shortcut] = (str(exc), len(compiled))
+    assert trees[True][0] == trees[False][0] and isinstance(trees[True][0], list)
+    assert trees[True][1] < trees[False][1]  # the plain names were not compiled
