@@ -93,13 +93,18 @@ def template_folder(source: TemplateSource, sha: str, directory: str | None, scr
     if not source.has_path(sha, directory):
         where = f"folder '{directory}'" if directory else "repository root"
         raise TemplateError(f"the template's {where} has no cookiecutter.json at {what} ({sha[:12]}); pass the new location with --directory")
-    dest = scratch / "template"  # one path for every render: it shows up as _repo_dir
-    if dest.exists():
-        shutil.rmtree(dest)
-    source.extract(sha, dest, only[1] if only else None)
+    # incremental renders (no hooks, no symlinks; their _repo_dir is given) read shared,
+    # cached files; full renders get their own copy, at one path for every render (it
+    # shows up as _repo_dir)
+    dest = rendercache.template_tree(source, sha, only) if only else None
+    if dest is None:
+        dest = scratch / "template"
+        if dest.exists():
+            shutil.rmtree(dest)
+        source.extract(sha, dest, only[1] if only else None)
+        if only:
+            (dest / only[0]).mkdir(parents=True, exist_ok=True)
     check_symlinks(dest, "template has", "the template")
-    if only:
-        (dest / only[0]).mkdir(parents=True, exist_ok=True)
     folder = (dest / directory).resolve() if directory else dest
     if not folder.is_relative_to(dest.resolve()):
         raise RefusedError(f"--directory {directory} points outside the template repository")

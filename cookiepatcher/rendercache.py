@@ -12,6 +12,7 @@ Layout under ``<cache>/renders/``::
 
     index/<key[:2]>/<key>.json   {"entries": {path: [mode, sha]}, "context": {...}, "decided": {...}}
     blobs/<sha[:2]>/<sha[2:]>    the bytes of each blob, as git stores them
+    trees/<key[:2]>/<key>/       template files extracted for incremental renders (:func:`template_tree`)
     plans/<key[:2]>/<key>.json   the incremental plan for a pair of commits (:func:`cached_plan`),
                                  or what a commit's files may read (:func:`cached_reads`)
 
@@ -248,6 +249,51 @@ def reads_output_dir(kinds: set[str]) -> bool:
     renders of one that cannot are keyed without it, so clones of different services at
     different paths (a fleet) share them."""
     return bool(kinds & {"_output_dir", "context"})
+
+
+def template_tree(source: Any, sha: str, only: tuple[str, list[str]]) -> Path | None:
+    """The template files ``only`` (``(project template folder, paths)``, an incremental
+    render's, :class:`cookiepatcher.incremental.Plan`) at commit ``sha``, extracted once
+    into ``<cache>/renders/trees/<key>/`` and shared by every later render of them: the
+    services of a fleet, a repeated upgrade. As cookiecutter keeps its templates in
+    ``~/.cookiecutters``, renders only read them. ``None`` when the cache is off or
+    cannot be written (the caller extracts into its scratch folder).
+
+    Concurrent runs each extract into a folder of their own and rename it into place;
+    the first rename wins, the others use it.
+    """
+    if not enabled():
+        return None
+    root, paths = only
+    tree_key = key(kind="tree", template=source.location, commit=sha, root=root, paths=sorted(paths))
+    final = _root() / "trees" / tree_key[:2] / tree_key
+    if final.is_dir():
+        if all(os.path.lexists(final / p) for p in paths):
+            return final
+        import shutil  # damaged (a file is gone): extract again
+
+        shutil.rmtree(final, ignore_errors=True)
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=final.parent))
+    except OSError:
+        return None
+    try:
+        source.extract(sha, tmp, paths)
+        (tmp / root).mkdir(parents=True, exist_ok=True)
+        try:
+            os.rename(tmp, final)
+        except OSError:  # another run put it there first
+            if not final.is_dir():
+                raise
+    except (OSError, git.GitError):
+        return None
+    finally:
+        if tmp.exists():
+            import shutil
+
+            shutil.rmtree(tmp, ignore_errors=True)
+    return final
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

@@ -17,7 +17,7 @@ import pytest
 from conftest import files_with_modes
 from test_incremental import CC, SCENARIOS, S, _git, generate_at_v1, make_two_versions
 
-from cookiepatcher import project, rendercache
+from cookiepatcher import project, rendercache, update
 from cookiepatcher.update import update_project
 
 
@@ -140,3 +140,62 @@ def test_projects_in_other_folders_share_renders_unless_the_template_reads_outpu
         _update_copy(proj, dest)
         assert (dest / "a.txt").read_text() == "2\n"
         assert (dest / "where.txt").read_text() == f"{dest.parent}\n"
+
+
+def test_incremental_renders_share_extracted_template_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The template files of an incremental render are extracted once into the cache and
+    read by later renders (other services, other folders); a damaged copy is replaced."""
+    from cookiepatcher.source import TemplateSource
+
+    tpl = make_two_versions(tmp_path, {f"{S}/a.txt": "{{ cookiecutter.name }} 1\n", f"{S}/b.txt": "b\n"},
+                            {f"{S}/a.txt": "{{ cookiecutter.name }} 2\n"})
+    projects = {name: generate_at_v1(tmp_path / name, tpl, {}) for name in ("one", "two")}
+    monkeypatch.setattr(update, "PARALLEL_RENDERS", False)  # both renders in this process, where extractions are counted
+    extracts = []
+    real = TemplateSource.extract
+    monkeypatch.setattr(TemplateSource, "extract", lambda self, *a, **k: extracts.append(a[0]) or real(self, *a, **k))
+    monkeypatch.setenv("COOKIEPATCHER_RENDER_CACHE", "0")
+    off = _update_copy(projects["one"], tmp_path / "off" / "copy")
+    monkeypatch.delenv("COOKIEPATCHER_RENDER_CACHE")
+    first = _update_copy(projects["one"], tmp_path / "first" / "copy")
+    assert first == off and len(extracts) == 4  # two with the cache off, two into the cache
+    trees = sorted((Path(os.environ["COOKIEPATCHER_CACHE_DIR"]) / "renders" / "trees").glob("*/*"))
+    assert len(trees) == 2
+    extracts.clear()
+    monkeypatch.setattr(rendercache, "load", lambda *a, **k: None)  # render again, from the cached files
+    # another service with other answers: the same template files, its own renders
+    with open(projects["two"] / "cookiepatcher.json") as fh:
+        record = json.load(fh)
+    record["context"]["name"] = "Other"
+    (projects["two"] / "cookiepatcher.json").write_text(json.dumps(record))
+    (projects["two"] / "a.txt").write_text("Other 1\n")
+    _git(projects["two"], "commit", "-qam", "other answers")
+    second = _update_copy(projects["two"], tmp_path / "second" / "copy")
+    assert extracts == [] and (tmp_path / "second" / "copy" / "a.txt").read_text() == "Other 2\n"
+    assert second[0] == 0
+    for tree in trees:  # damage: a file is gone
+        for f in tree.rglob("a.txt"):
+            f.unlink()
+    assert _update_copy(projects["one"], tmp_path / "third" / "copy") == first
+    assert len(extracts) == 2
+
+
+def test_a_template_tree_extracted_by_another_run_meanwhile_is_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cookiepatcher.source import open_template
+
+    tpl = make_two_versions(tmp_path, {f"{S}/a.txt": "1\n"}, {f"{S}/a.txt": "2\n"})
+    source = open_template(str(tpl))
+    sha = source.resolve("v2")
+    only = (f"{S}/", ["cookiecutter.json", f"{S}/a.txt"])
+    real_rename = os.rename
+
+    def other_run_first(src, dst):  # another process renames its copy into place first
+        shutil.copytree(src, dst)
+        Path(dst, "marker").write_text("theirs\n")
+        real_rename(src, str(src) + "-lost")  # ours cannot go there any more
+        raise OSError("Directory not empty")
+
+    monkeypatch.setattr(rendercache.os, "rename", other_run_first)
+    tree = rendercache.template_tree(source, sha, only)
+    assert tree is not None and (tree / "marker").read_text() == "theirs\n"
+    assert (tree / S / "a.txt").read_text() == "2\n"
