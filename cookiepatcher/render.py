@@ -182,11 +182,13 @@ def _plain_text_shortcut(env: Any) -> Any:
     one (about 0.3 ms); most names are plain. Jinja renders a text holding none of the
     environment's delimiters (``{{``, ``{%``, ``{#`` or those of ``_jinja2_env_vars``,
     line-statement and line-comment prefixes) and no line break to itself, unless an
-    extension preprocesses the source: then, and for any other text, Jinja compiles.
+    extension preprocesses the source or filters its token stream: then, and for any
+    other text, Jinja compiles.
     """
     import jinja2.ext
 
-    if any(type(ext).preprocess is not jinja2.ext.Extension.preprocess for ext in env.extensions.values()):
+    if any(type(ext).preprocess is not jinja2.ext.Extension.preprocess
+           or type(ext).filter_stream is not jinja2.ext.Extension.filter_stream for ext in env.extensions.values()):
         return env
     markers = [m for m in (env.block_start_string, env.variable_start_string, env.comment_start_string,
                            env.line_statement_prefix, env.line_comment_prefix) if m]

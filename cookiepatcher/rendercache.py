@@ -251,27 +251,50 @@ def reads_output_dir(kinds: set[str]) -> bool:
     return bool(kinds & {"_output_dir", "context"})
 
 
+def _usable_tree(folder: Path, paths: list[str]) -> bool:
+    """Whether the cached extraction ``folder`` holds every file of ``paths`` and can be read."""
+    return (folder.is_dir() and os.access(folder, os.R_OK | os.X_OK)
+            and all(os.path.lexists(folder / p) for p in paths))
+
+
+def _read_only(folder: Path) -> None:
+    """Make the files of an extraction read-only (write bits off, others kept) and its
+    folders readable by all, so other users of a shared cache can read it and nothing
+    edits it by accident."""
+    for dirpath, dirnames, filenames in os.walk(folder):
+        os.chmod(dirpath, 0o755)
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            if not os.path.islink(path):
+                os.chmod(path, os.stat(path).st_mode & 0o555)
+
+
 def template_tree(source: Any, sha: str, only: tuple[str, list[str]]) -> Path | None:
     """The template files ``only`` (``(project template folder, paths)``, an incremental
     render's, :class:`cookiepatcher.incremental.Plan`) at commit ``sha``, extracted once
     into ``<cache>/renders/trees/<key>/`` and shared by every later render of them: the
     services of a fleet, a repeated upgrade. As cookiecutter keeps its templates in
-    ``~/.cookiecutters``, renders only read them. ``None`` when the cache is off or
-    cannot be written (the caller extracts into its scratch folder).
+    ``~/.cookiecutters``, renders only read them (the files are made read-only).
+    ``None`` when the cache is off or cannot be used (the caller extracts into its
+    scratch folder).
 
-    Concurrent runs each extract into a folder of their own and rename it into place;
-    the first rename wins, the others use it.
+    The key holds what decides the extracted bytes besides the commit: the template
+    repository's ``core.*``/``filter.*`` settings and attribute files
+    (:func:`repo_fingerprint`: eol conversion, smudge filters such as git-lfs). A copy
+    missing a file is extracted again. Concurrent runs each extract into a folder of
+    their own and rename it into place; the first rename wins, the others use it.
     """
     if not enabled():
         return None
     root, paths = only
-    tree_key = key(kind="tree", template=source.location, commit=sha, root=root, paths=sorted(paths))
+    fingerprint = source.checkout_fingerprint()
+    tree_key = key(kind="tree", template=source.location, commit=sha, root=root, paths=sorted(paths), checkout=fingerprint)
     final = _root() / "trees" / tree_key[:2] / tree_key
-    if final.is_dir():
-        if all(os.path.lexists(final / p) for p in paths):
-            return final
-        import shutil  # damaged (a file is gone): extract again
+    if _usable_tree(final, paths):
+        return final
+    import shutil
 
+    if final.exists():  # damaged (a file is gone): extract again
         shutil.rmtree(final, ignore_errors=True)
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
@@ -281,19 +304,17 @@ def template_tree(source: Any, sha: str, only: tuple[str, list[str]]) -> Path | 
     try:
         source.extract(sha, tmp, paths)
         (tmp / root).mkdir(parents=True, exist_ok=True)
+        _read_only(tmp)
         try:
             os.rename(tmp, final)
         except OSError:  # another run put it there first
-            if not final.is_dir():
-                raise
+            pass
     except (OSError, git.GitError):
         return None
     finally:
         if tmp.exists():
-            import shutil
-
             shutil.rmtree(tmp, ignore_errors=True)
-    return final
+    return final if _usable_tree(final, paths) else None
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

@@ -98,6 +98,7 @@ class TemplateSource:
     _resolved: dict[str | None, str] = field(default_factory=dict, repr=False)
     _commits: set[str] = field(default_factory=set, repr=False)
     _paths: dict[tuple[str, str | None], bool] = field(default_factory=dict, repr=False)
+    _checkout_fingerprint: str | None = field(default=None, repr=False)
 
     # -- fetching --------------------------------------------------------------------
     def _lock(self):  # -> filelock.FileLock; imported here to keep `check` start-up short
@@ -252,6 +253,16 @@ class TemplateSource:
         """The bytes of ``path`` (repository-relative) at commit ``sha``; ``None`` if absent."""
         proc = git.run(["cat-file", "blob", f"{sha}:{path}"], self.repo, check=False)
         return proc.stdout if proc.returncode == 0 else None
+
+    def checkout_fingerprint(self) -> str:
+        """What decides the bytes :meth:`extract` writes besides the commit: this
+        repository's ``core.*``/``filter.*`` settings and attribute files
+        (:func:`cookiepatcher.rendercache.repo_fingerprint`); looked up once per object."""
+        if self._checkout_fingerprint is None:
+            from cookiepatcher.rendercache import repo_fingerprint
+
+            self._checkout_fingerprint = repo_fingerprint(self.repo)
+        return self._checkout_fingerprint
 
     def extract(self, sha: str, dest: Path, paths: list[str] | None = None) -> Path:
         """Write the template repository's files at commit ``sha`` into ``dest``.

@@ -257,3 +257,18 @@ def test_plain_names_skip_jinja_with_the_same_result(env_vars, tmp_path, monkeyp
             trees[shortcut] = (str(exc), len(compiled))
     assert trees[True][0] == trees[False][0] and isinstance(trees[True][0], list)
     assert trees[True][1] < trees[False][1]  # the plain names were not compiled
+
+
+def test_plain_names_go_through_extensions_that_filter_the_token_stream(tmp_path):
+    """An extension may rewrite plain text too (found by a review)."""
+    import json
+
+    ext = ("import jinja2.ext\nfrom jinja2.lexer import Token\n"
+           "class Spaces(jinja2.ext.Extension):\n"
+           "    def filter_stream(self, stream):\n"
+           "        for tok in stream:\n"
+           "            yield Token(tok.lineno, 'data', tok.value.replace(' ', '_')) if tok.type == 'data' else tok\n")
+    ctx = {"project_slug": "demo", "_extensions": ["spaces_ext.Spaces"]}
+    tpl = _template(tmp_path / "t", {"{{cookiecutter.project_slug}}/my file.txt": "x\n", "spaces_ext.py": ext}, json.dumps(ctx))
+    project = _render(tpl, tmp_path / "o").project
+    assert [p.name for p in project.iterdir()] == ["my_file.txt"]

@@ -199,3 +199,20 @@ def test_a_template_tree_extracted_by_another_run_meanwhile_is_used(tmp_path: Pa
     tree = rendercache.template_tree(source, sha, only)
     assert tree is not None and (tree / "marker").read_text() == "theirs\n"
     assert (tree / S / "a.txt").read_text() == "2\n"
+
+
+def test_template_trees_follow_the_template_repositorys_checkout_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A smudge filter (git-lfs, eol settings) configured after a tree was cached changes
+    what extraction writes: the cached tree must not be used (found by a review)."""
+    tpl = make_two_versions(tmp_path, {f"{S}/a.txt": "{{ cookiecutter.name }} 1\n", ".gitattributes": "*.txt filter=up\n"},
+                            {f"{S}/a.txt": "{{ cookiecutter.name }} 2\n"})
+    proj = generate_at_v1(tmp_path, tpl, {})
+    monkeypatch.setattr(update, "PARALLEL_RENDERS", False)
+    _update_copy(proj, tmp_path / "first" / "copy")  # caches the trees
+    global_config = tmp_path / "gitconfig"
+    global_config.write_text('[filter "up"]\n\tsmudge = sed s/$/!/\n')
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(global_config))
+    monkeypatch.setenv("COOKIEPATCHER_RENDER_CACHE", "0")
+    off = _update_copy(proj, tmp_path / "off" / "copy")
+    monkeypatch.delenv("COOKIEPATCHER_RENDER_CACHE")
+    assert _update_copy(proj, tmp_path / "on" / "copy") == off
