@@ -68,7 +68,7 @@ def run(
     )
     if check and proc.returncode not in ok_codes:
         lines = [ln for ln in proc.stderr.decode("utf-8", "replace").splitlines() if ln.strip()]
-        first = next((ln for ln in lines if ln.startswith(("fatal", "error"))), lines[0] if lines else f"exit {proc.returncode}")
+        first = error_line(proc.stderr) or (lines[0] if lines else f"exit {proc.returncode}")
         raise GitError(f"git {_command_name(args)} failed: {first}")
     return proc
 

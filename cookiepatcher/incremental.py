@@ -27,10 +27,13 @@ could, the update falls back to full renders.
 """
 from __future__ import annotations
 
+import functools
 import posixpath
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 
 from cookiepatcher import git
 
@@ -78,15 +81,18 @@ def _folders(paths) -> set[str]:
     return out
 
 
-def _listing(repo: Path, sha: str, prefix: str) -> dict[str, str]:
-    """``{path: mode}`` of every file below ``prefix`` at ``sha`` (one ``git ls-tree``)."""
+@functools.lru_cache(maxsize=8)
+def _listing(repo: Path, sha: str, prefix: str) -> Mapping[str, str]:
+    """``{path: mode}`` of every file below ``prefix`` at commit ``sha`` (one ``git
+    ls-tree``; remembered, as a commit never changes: :func:`scan` and :func:`plan` both
+    read the two commits of an upgrade)."""
     raw = git.run(["ls-tree", "-r", "-z", sha, "--", prefix or "."], repo).stdout
     out: dict[str, str] = {}
     for rec in raw.split(b"\0"):
         if rec:
             meta, path = rec.split(b"\t", 1)
             out[path.decode("utf-8", "surrogateescape")] = meta.split(b" ", 1)[0].decode()
-    return out
+    return MappingProxyType(out)  # shared by every caller: read-only
 
 
 def scan(repo: Path, shas: list[str], directory: str | None) -> dict[str, set[str]]:
