@@ -97,12 +97,6 @@ def main(ctx: click.Context) -> None:
 
     Run without a command inside a generated project to update it.
     """
-    # cookiecutter logs hook failures with tracebacks; the error line is ours to print
-    import logging
-
-    cc_log = logging.getLogger("cookiecutter")
-    cc_log.addHandler(logging.NullHandler())
-    cc_log.propagate = False
     if ctx.invoked_subcommand is None:
         ctx.invoke(update)
 

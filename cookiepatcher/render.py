@@ -74,6 +74,17 @@ def load_context(template_dir: Path, answers: Mapping[str, Any] | None = None,
         raise TemplateError(f"an answer does not fit the template: {exc}; change it with --set KEY=VALUE") from None
 
 
+def _quiet_cookiecutter_log() -> None:
+    """Keep cookiecutter's log (a failing hook's traceback, ``cookiecutter.hooks``) off
+    stderr: the error line is ours to print (:class:`TemplateError`)."""
+    import logging
+
+    log = logging.getLogger("cookiecutter")
+    if not log.handlers:
+        log.addHandler(logging.NullHandler())
+    log.propagate = False
+
+
 def preload() -> None:
     """Import what a render needs (Jinja, cookiecutter, its extensions), so processes
     forked afterwards (``cookiepatcher fleet``) do not each pay for the imports."""
@@ -85,10 +96,22 @@ def preload() -> None:
 def _bytecode_cache(folder: Path) -> Any:
     """Jinja's ``FileSystemBytecodeCache`` on ``folder``, made harmless: an entry that
     cannot be read (truncated, damaged) counts as a miss, and one that cannot be
-    written is skipped, so the cache never fails a render."""
+    written is skipped, so the cache never fails a render.
+
+    Jinja keeps one entry per template name and checks it against the source's sha1,
+    so the two renders of an upgrade (the same name, the old and the new text) would
+    replace each other's entry on every run; here the entry's key holds that sha1 too.
+    """
     import jinja2
+    from jinja2.bccache import Bucket
 
     class _SafeBytecodeCache(jinja2.FileSystemBytecodeCache):
+        def get_bucket(self, environment: Any, name: str, filename: str | None, source: str) -> Bucket:
+            checksum = self.get_source_checksum(source)
+            bucket = Bucket(environment, self.get_cache_key(f"{name}\0{checksum}", filename), checksum)
+            self.load_bytecode(bucket)
+            return bucket
+
         def load_bytecode(self, bucket: Any) -> None:
             try:
                 super().load_bytecode(bucket)
@@ -104,9 +127,32 @@ def _bytecode_cache(folder: Path) -> Any:
     return _SafeBytecodeCache(str(folder))
 
 
+def _cached_from_string(env: Any) -> Any:
+    """``env.from_string`` that keeps compiled code in ``env.bytecode_cache`` as Jinja's
+    loaders do for template files (``jinja2.loaders.BaseLoader.load``): cookiecutter
+    renders file and folder names with ``from_string``, which Jinja compiles every time.
+    The entry is keyed by the text's sha1 (:func:`_bytecode_cache`)."""
+    original = env.from_string
+
+    def from_string(source: Any, globals: Any = None, template_class: Any = None) -> Any:
+        if not isinstance(source, str):  # a parsed template: nothing to look up
+            return original(source, globals, template_class)
+        cache = env.bytecode_cache
+        bucket = cache.get_bucket(env, "<from_string>", None, source)
+        code = bucket.code
+        if code is None:
+            code = env.compile(source)
+            bucket.code = code
+            cache.set_bucket(bucket)
+        return (template_class or env.template_class).from_code(env, code, env.make_globals(globals), None)
+
+    return from_string
+
+
 @contextlib.contextmanager
 def _compiled_template_cache() -> Iterator[None]:
-    """Let cookiecutter's Jinja environments keep compiled templates across runs, in
+    """Let cookiecutter's Jinja environments keep compiled templates (file contents, and
+    file and folder names: :func:`_cached_from_string`) across runs, in
     ``<cache>/jinja/<config>/`` (Jinja's own ``FileSystemBytecodeCache``).
 
     Jinja checks each cached entry against the template's source text (sha1), but not
@@ -151,6 +197,7 @@ def _compiled_template_cache() -> Iterator[None]:
         if not os.access(folder, os.W_OK | os.X_OK):
             return env
         env.bytecode_cache = _bytecode_cache(folder)
+        env.from_string = _cached_from_string(env)
         return env
 
     generate.create_env_with_context = create_env_with_context
@@ -461,6 +508,7 @@ def render(
     from cookiecutter.generate import generate_files
     from cookiecutter.prompt import prompt_for_config
 
+    _quiet_cookiecutter_log()
     hook_output = _hook_output_to_stderr() if mode == "upgrade" else contextlib.nullcontext()
     with _render_env(mode, template_dir), hook_output:
         run_pre_prompt_hook(template_dir)

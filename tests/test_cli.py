@@ -399,6 +399,21 @@ def test_what_hooks_print_goes_to_stderr_so_json_output_stays_parseable(tmp_path
     assert "post-gen: configured" in proc.stderr
 
 
+@pytest.mark.parametrize("command", ["create", "update"])
+def test_a_failing_hook_is_one_error_line_without_cookiecutters_traceback(command, tmp_path, make_template):
+    """cookiecutter logs a failing hook with ``logger.exception``; Python's last-resort
+    handler would print that traceback to stderr."""
+    fail = "import sys\nprint('hook says no', file=sys.stderr)\nsys.exit(3)\n"
+    tpl = make_template(tmp_path, {"v1": {"a.txt": "1\n"}, "v2": {"a.txt": "2\n", "/hooks/post_gen_project.py": fail}})
+    if command == "create":
+        proc = run_cli("create", tpl.location, "--no-input", "--output-dir", tmp_path / "out", cwd=tmp_path)
+    else:
+        proc = run_cli("update", "--checkout", "v2", "--no-input", cwd=generate(tpl, "v1"))
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr and "Stopping generation" not in proc.stderr, proc.stderr
+    assert proc.stderr.splitlines()[-1].startswith("cookiepatcher: error: template hook failed"), proc.stderr
+
+
 @pytest.mark.parametrize("args", [["update", "--set", "python_version"], ["update", "--bogus"], ["nosuch"]])
 def test_usage_errors_are_one_line_with_exit_2(tmp_path, args):
     proc = run_cli(*args, cwd=tmp_path)

@@ -174,6 +174,26 @@ def test_compiled_templates_are_cached_per_environment_settings(tmp_path):
     assert len(folders) == 2 and all(any(f.iterdir()) for f in folders)
 
 
+def test_compiled_templates_of_two_versions_of_a_file_are_both_kept(tmp_path, monkeypatch):
+    """An upgrade renders the same file name from the old and the new template: Jinja's
+    one entry per name would be replaced by each render in turn, and both compile again
+    on every run."""
+    import jinja2
+
+    old = _template(tmp_path / "old", {"{{cookiecutter.project_slug}}/a.txt": "old {{ cookiecutter.name }}\n"})
+    new = _template(tmp_path / "new", {"{{cookiecutter.project_slug}}/a.txt": "new {{ cookiecutter.name }}\n"})
+    compiled: list[str] = []
+    real = jinja2.Environment.compile
+    monkeypatch.setattr(jinja2.Environment, "compile", lambda self, source, *a, **k: compiled.append(source) or real(self, source, *a, **k))
+    for _ in range(2):
+        compiled.clear()
+        for tpl, text in ((old, "old x\n"), (new, "new x\n")):
+            assert (_render(tpl, tmp_path / "o").project / "a.txt").read_text() == text
+            shutil.rmtree(tmp_path / "o")
+    # (what is left: the answers cookiecutter.json gives, rendered by cookiecutter's prompt)
+    assert [s for s in compiled if "{{" in s] == [], "the second round compiled file contents or names again"
+
+
 def test_templates_with_their_own_extensions_are_not_compiled_into_the_cache(tmp_path):
     tpl = _template(tmp_path / "t", {"{{cookiecutter.project_slug}}/a.txt": "{{ cookiecutter.name | shout }}\n",
                                      "local_ext.py": "from jinja2.ext import Extension\n\n"
