@@ -157,7 +157,8 @@ def write_result(repo_root: Path, head_entries: Entries, result: Entries,
         if not paths:
             return
         data = "".join(p + "\0" for p in paths).encode("utf-8", "surrogateescape")
-        git.run(["checkout-index", "-f", "-z", "--stdin"], repo_root,
+        # -u: the index takes the new files' stat data, so `git status` need not read them
+        git.run(["checkout-index", "-f", "-u", "-z", "--stdin"], repo_root,
                 env={"GIT_INDEX_FILE": str(work_index)}, input=data, die_with_parent=True)
 
     phase("write-modified")
@@ -167,9 +168,9 @@ def write_result(repo_root: Path, head_entries: Entries, result: Entries,
         _remove(repo_root / p, repo_root)
     phase("write-added")
     checkout(added)
-    # refresh stat data so `git status` is accurate and fast, then swap the index in
     phase("write-index")
-    git.run(["update-index", "-q", "--refresh"], repo_root, env={"GIT_INDEX_FILE": str(final_index)}, ok_codes=(0, 1))
+    if work_index != final_index:  # the stat data went to the work index: read it again
+        git.run(["update-index", "-q", "--refresh"], repo_root, env={"GIT_INDEX_FILE": str(final_index)}, ok_codes=(0, 1))
     # git's own protocol: hold index.lock while the new index replaces the old one
     lock = git_dir / "index.lock"
     try:

@@ -10,7 +10,7 @@ import functools
 import os
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from cookiepatcher.errors import CookiepatcherError
@@ -131,6 +131,39 @@ def resolve_many(repo: Path | str, revs: Sequence[str]) -> list[str | None]:
     data = "".join(r + "\n" for r in revs).encode()
     lines = run(["cat-file", "--batch-check=%(objectname)"], repo, input=data).stdout.decode().splitlines()
     return [None if (ln.endswith(" missing") or ln.endswith(" ambiguous") or " " in ln) else ln for ln in lines]
+
+
+def lookup(repo: Path | str, revs: Sequence[str], blobs: Sequence[str] = ()) -> tuple[list[str | None], list[bytes | None]]:
+    """:func:`resolve_many` of ``revs`` and the bytes of the blobs ``blobs`` name (any
+    revision, e.g. ``main:path/file``), with one ``git cat-file --batch-command``
+    (git >= 2.36). ``None`` marks a missing revision, or one in ``blobs`` that is not a blob.
+    """
+    # the batch reads one revision a line: a name holding a line break goes its own way
+    if any("\n" in r for r in (*revs, *blobs)):
+        shas = [None if "\n" in r else resolve_many(repo, [r])[0] for r in revs]
+        shown = [run(["cat-file", "blob", b], repo, check=False) for b in blobs]
+        return shas, [proc.stdout if proc.returncode == 0 else None for proc in shown]
+    commands = [f"info {r}\n" for r in revs] + [f"contents {b}\n" for b in blobs]
+    if not commands:
+        return [], []
+    raw = run(["cat-file", "--batch-command"], repo, input="".join(commands).encode("utf-8", "surrogateescape")).stdout
+    found: list[str | None] = []
+    contents: list[bytes | None] = []
+    pos = 0
+    for n in range(len(commands)):
+        end = raw.index(b"\n", pos)
+        header = raw[pos:end].decode("utf-8", "surrogateescape")
+        pos = end + 1
+        if header.endswith((" missing", " ambiguous")):
+            (found if n < len(revs) else contents).append(None)
+            continue
+        sha, kind, size = header.split(" ")
+        if n < len(revs):
+            found.append(sha)
+            continue
+        contents.append(raw[pos:pos + int(size)] if kind == "blob" else None)
+        pos += int(size) + 1
+    return found, contents
 
 
 def error_line(stderr: bytes | str) -> str | None:
@@ -273,7 +306,7 @@ def blob_mark(index: int) -> str:
 
 
 def synthetic_commits(git_dir: Path, objects: Path, commits: Sequence[tuple[str, bytes, Sequence[int]]],
-                      blobs: Sequence[bytes] = ()) -> list[str]:
+                      blobs: Sequence[bytes] = (), known_blobs: Iterable[bytes] = ()) -> list[str]:
     """Create commits with one ``git fast-import`` and return their shas (no ref of a
     real repository is updated).
 
@@ -283,6 +316,8 @@ def synthetic_commits(git_dir: Path, objects: Path, commits: Sequence[tuple[str,
         commits: ``(message, file changes (:func:`tree_commands`), parents)``; parents are
             indexes of earlier commits in the list.
         blobs: file contents written first; entries name them with :func:`blob_mark`.
+        known_blobs: more file contents written first, which entries name by their sha
+            (blobs the caller has not written yet, e.g. from the render cache).
 
     Identity and dates are fixed (:data:`_SYNTH_IDENT`), so the same inputs give the same
     shas (those ``git commit-tree -m MESSAGE`` would give with that identity and date).
@@ -291,6 +326,8 @@ def synthetic_commits(git_dir: Path, objects: Path, commits: Sequence[tuple[str,
     """
     ident = _SYNTH_IDENT
     stream = [b"feature done\n"]
+    for data in known_blobs:
+        stream.append(b"blob\ndata %d\n%s\n" % (len(data), data))
     for i, data in enumerate(blobs):
         stream.append(b"blob\nmark %s\ndata %d\n%s\n" % (blob_mark(i).encode(), len(data), data))
     first = len(blobs) + 1  # the commits' marks follow the blobs'
@@ -322,6 +359,30 @@ def ls_tree(repo: Path, tree: str) -> dict[str, tuple[str, str]]:
         mode, _kind, sha = meta.decode().split()
         entries[path.decode("utf-8", "surrogateescape")] = (mode, sha)
     return entries
+
+
+def diff_trees(repo: Path, old: str, new: str) -> list[tuple[str, str, str, str | None]]:
+    """What changed from tree ``old`` to tree ``new``, renames found as ``git diff -M``
+    finds them (``git diff-tree -r -M``, raw output).
+
+    Returns ``[(status, path, mode, sha)]`` with ``status`` one of ``A`` (added), ``D``
+    (deleted), ``M`` (modified), ``T`` (type changed) or ``R<old path>`` (renamed from
+    that path), and the new ``mode``/``sha`` (``None`` for a deletion's sha).
+    """
+    raw = run(["diff-tree", "-r", "-M", "-z", "--no-commit-id", old, new], repo).stdout.split(b"\0")
+    changes: list[tuple[str, str, str, str | None]] = []
+    i = 0
+    while i < len(raw) and raw[i]:
+        _old_mode, mode, _old_sha, sha, status = raw[i].decode()[1:].split(" ")
+        path = raw[i + 1].decode("utf-8", "surrogateescape")
+        if status[0] in "RC":
+            new_path = raw[i + 2].decode("utf-8", "surrogateescape")
+            changes.append(("R" + path if status[0] == "R" else "A", new_path, mode, sha))
+            i += 3
+            continue
+        changes.append((status[0], path, mode, None if status[0] == "D" else sha))
+        i += 2
+    return changes
 
 
 def mktree_from_entries(repo: Path, entries: Mapping[str, tuple[str, str]], index_file: Path) -> str:

@@ -14,9 +14,9 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-
 
 from cookiepatcher import git
 from cookiepatcher.record import RECORD_FILE
@@ -37,6 +37,7 @@ class MergeResult:
         kept_deleted: paths the user deleted that the template changed; they stay deleted.
         messages: git's messages, ``[(paths, conflict type, message)]``.
         base_entries / theirs_entries / ours_entries: the three input trees' entries.
+        changes: the merged tree against ours (:func:`cookiepatcher.git.diff_trees`).
     """
 
     tree: str
@@ -47,6 +48,20 @@ class MergeResult:
     base_entries: Entries = field(default_factory=dict)
     theirs_entries: Entries = field(default_factory=dict)
     ours_entries: Entries = field(default_factory=dict)
+    changes: list[tuple[str, str, str, str | None]] = field(default_factory=list)
+
+
+def _apply_changes(entries: Entries, changes: list[tuple[str, str, str, str | None]]) -> Entries:
+    """``entries`` with ``changes`` (:func:`cookiepatcher.git.diff_trees`) applied."""
+    result = dict(entries)
+    for status, path, mode, sha in changes:
+        if status[0] == "R":
+            result.pop(status[1:], None)
+        if status == "D":
+            result.pop(path, None)
+        else:
+            result[path] = (mode, sha)  # type: ignore[assignment]
+    return result
 
 
 def tree_from_dir(repo: Path, folder: Path, scratch: Path, attributes: RepoAttributes | None = None) -> Entries:
@@ -242,6 +257,7 @@ def merge_renders(
     head_tree: str | None = None,
     record: bytes | None = None,
     conflict_style: str | None = None,
+    pending_blobs: Mapping[str, bytes] | None = None,
 ) -> MergeResult:
     """Merge a template change (``base_render`` -> ``theirs_render``) into ``head``.
 
@@ -259,6 +275,8 @@ def merge_renders(
             it, the project's record is kept.
         conflict_style: the project's ``merge.conflictStyle`` when the caller has read
             its config ("" = not set: diff3); looked up when ``None``.
+        pending_blobs: blobs the renders name that are not in ``repo`` yet
+            (``{sha: bytes}``, e.g. from the render cache): written with the merge inputs.
 
     Returns:
         :class:`MergeResult`; the user-deleted-file policy is already applied.
@@ -295,7 +313,7 @@ def merge_renders(
         ("template base render", git.tree_commands(ours_tree, prefix, base_render), ()),
         ("template target render", git.tree_commands(ours_tree, prefix, theirs_render), (0,)),
         ("project", git.tree_commands(ours_tree), (0,)),
-    ], blobs=[record] if record is not None else [])
+    ], blobs=[record] if record is not None else [], known_blobs=(pending_blobs or {}).values())
     _inherit_settings(repo, shadow, ours)
     env = {"GIT_DIR": str(shadow), "GIT_OBJECT_DIRECTORY": str(objects)}
     label = _label(theirs_label)
@@ -311,7 +329,9 @@ def merge_renders(
         git.version()  # names the real problem when git is too old for merge-tree --write-tree
         raise git.GitError(f"git merge-tree failed: {proc.stderr.decode('utf-8', 'replace').strip()[:300]}")
     tree, stages, messages = _parse_merge_tree(proc.stdout)
-    entries = git.ls_tree(repo, tree)
+    # the merged tree is ours plus its changes (one diff-tree, which the report reads too)
+    changes = git.diff_trees(repo, ours_tree, tree)
+    entries = _apply_changes(ours, changes)
     if record is not None and prefix + RECORD_FILE in entries:
         theirs_render[RECORD_FILE] = entries[prefix + RECORD_FILE]  # its sha, not the mark
     relabelled = _relabel_base(repo, entries, stages, b, _label(base_label))
@@ -330,9 +350,10 @@ def merge_renders(
             entries.pop(path, None)
     if kept_deleted or relabelled:
         tree = git.mktree_from_entries(repo, entries, scratch / "index-result")
+        changes = git.diff_trees(repo, ours_tree, tree)
     return MergeResult(tree=tree, entries=entries, stages=stages, kept_deleted=sorted(kept_deleted),
                        messages=messages, base_entries=base_render, theirs_entries=theirs_render,
-                       ours_entries=project_ours)
+                       ours_entries=project_ours, changes=changes)
 
 
 def render_entries(repo: Path, render_dir: Path, attributes: RepoAttributes | None = None) -> Entries:

@@ -205,15 +205,17 @@ def _run_pr(
         shallow = git.out(["rev-parse", "--is-shallow-repository"], root) == "true"
         unshallow = ["--unshallow"] if shallow else []
         git.run(["fetch", "--quiet", "--no-tags", *unshallow, where, f"+refs/heads/{base}:{tracking}"], root, env=auth)
-    base_sha, fresh_branch_sha, base_tree = git.resolve_many(root, [tracking, f"refs/remotes/{remote}/{branch}", f"{tracking}^{{tree}}"])
+    (base_sha, fresh_branch_sha, base_tree), (record_text,) = git.lookup(
+        root, [tracking, f"refs/remotes/{remote}/{branch}", f"{tracking}^{{tree}}"], [f"{tracking}:{record_path}"])
     if base_sha is None:
         raise CookiepatcherError(f"remote '{remote}' has no branch {base}; pass --base BRANCH")
-    shown = git.run(["show", f"{base_sha}:{record_path}"], root, check=False)
-    if shown.returncode != 0:
+    if record_text is None:
         raise CookiepatcherError(f"branch {base} has no {record_path}; is this a generated service? (see `cookiepatcher link`)")
-    record = parse_record(shown.stdout.decode("utf-8"), f"{record_path} on {base}")
+    record = parse_record(record_text.decode("utf-8"), f"{record_path} on {base}")
     source = open_template(record.template, offline=offline)
-    target = source.resolve(record.checkout)
+    # the upgrade's other lookups in the template ride on the resolve's git process
+    source.preload([record.commit], [(record.commit, record.directory)])
+    target = source.resolve(record.checkout, [record.directory])
     common: dict[str, Any] = {"repo": repo, "from_commit": record.commit, "to_commit": target}
     if target == record.commit:
         return PrOutcome("up-to-date", f"{base} records the latest template commit {target[:12]}", **common)

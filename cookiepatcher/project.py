@@ -118,7 +118,8 @@ def render_at(repo: Path, source: TemplateSource, sha: str, directory: str | Non
               cache_volatile: str | None = None, repo_fingerprint: str | None = None,
               cache_only: bool = False, attributes: RepoAttributes | None = None,
               present: AbstractSet[str] = frozenset(),
-              reads_output_dir: bool | None = None) -> tuple[Rendered, Entries] | None:
+              reads_output_dir: bool | None = None,
+              pending: dict[str, bytes] | None = None) -> tuple[Rendered, Entries] | None:
     """Render the template at ``sha`` with ``answers`` (kept verbatim) and hash it into ``repo``.
 
     Every render uses the same template and output paths under ``scratch``, so
@@ -140,6 +141,9 @@ def render_at(repo: Path, source: TemplateSource, sha: str, directory: str | Non
             write them again.
         reads_output_dir: whether the template at ``sha`` may read ``_output_dir``
             (:func:`cookiepatcher.rendercache.reads_output_dir`); looked up when ``None``.
+        pending: a cached render's blobs are added here (``{sha: bytes}``) instead of
+            being written into ``repo``; the caller writes them before they are read
+            (:func:`cookiepatcher.rendercache.load`).
 
     Returns:
         The render (its context; the folder is temporary) and its entries in ``repo``'s
@@ -157,7 +161,7 @@ def render_at(repo: Path, source: TemplateSource, sha: str, directory: str | Non
                                     repo=repo_fingerprint or rendercache.repo_fingerprint(repo),
                                     attributes=None if attributes is None else
                                     (attributes[0], {d: hashlib.sha256(b).hexdigest() for d, b in attributes[1].items()}))
-        hit = rendercache.load(cache_key, repo, present)
+        hit = rendercache.load(cache_key, repo, present, pending)
         if hit is not None:
             entries, context, known = hit
             if "_output_dir" in context and output_dir_value is not None:

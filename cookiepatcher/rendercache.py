@@ -18,8 +18,10 @@ Layout under ``<cache>/renders/``::
 
 The blobs are written back into a project's object database with
 ``git hash-object -w --no-filters --stdin-paths`` (the bytes are stored as they are,
-so the shas match), one process for all of them. Anything unreadable or not matching
-counts as a miss, and the render runs. ``COOKIEPATCHER_RENDER_CACHE=0`` turns the cache off.
+so the shas match), one process for all of them; an update instead hands them to the
+``git fast-import`` that writes its merge inputs (:func:`load`'s ``pending``). Anything
+unreadable or not matching counts as a miss, and the render runs.
+``COOKIEPATCHER_RENDER_CACHE=0`` turns the cache off.
 """
 from __future__ import annotations
 
@@ -123,10 +125,16 @@ def key(**parts: Any) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=repr).encode()).hexdigest()
 
 
-def load(cache_key: str, repo: Path, present: AbstractSet[str] = frozenset()) -> tuple[Entries, dict[str, Any], dict[str, Any]] | None:
+def load(cache_key: str, repo: Path, present: AbstractSet[str] = frozenset(),
+         pending: dict[str, bytes] | None = None) -> tuple[Entries, dict[str, Any], dict[str, Any]] | None:
     """The cached render ``cache_key``, its blobs written into ``repo``'s object database
     (except those in ``present``: shas known to be there, e.g. the blobs of HEAD's tree;
     a base render mostly consists of them, so often nothing needs writing).
+
+    Args:
+        pending: when given, the blobs are not written: their bytes are added to it
+            (``{sha: bytes}``, each checked against its sha here), and the caller writes
+            them before anything reads them (``git fast-import``: :func:`cookiepatcher.merge.merge_renders`).
 
     Returns ``(entries, context, decided)`` or ``None`` (a miss: not cached, unreadable,
     or a blob missing or not matching its sha).
@@ -141,7 +149,18 @@ def load(cache_key: str, repo: Path, present: AbstractSet[str] = frozenset()) ->
     except (OSError, ValueError, KeyError, TypeError):
         return None
     shas = sorted({sha for mode, sha in entries.values() if mode != "160000" and sha not in present})
-    if shas:
+    if shas and pending is not None:
+        found: dict[str, bytes] = {}
+        for sha in shas:
+            try:
+                data = (root / "blobs" / sha[:2] / sha[2:]).read_bytes()
+            except OSError:
+                return None
+            if blob_sha(data, len(sha)) != sha:
+                return None
+            found[sha] = data
+        pending.update(found)
+    elif shas:
         paths = [root / "blobs" / sha[:2] / sha[2:] for sha in shas]
         if not all(p.is_file() for p in paths):
             return None
@@ -150,6 +169,13 @@ def load(cache_key: str, repo: Path, present: AbstractSet[str] = frozenset()) ->
         if proc.returncode != 0 or proc.stdout.decode().split() != shas:
             return None
     return entries, context, decided
+
+
+def blob_sha(data: bytes, hex_length: int = 40) -> str:
+    """The git object id of a blob holding ``data`` (what ``git hash-object --no-filters``
+    prints): sha1 for a 40-digit id, sha256 for a 64-digit one (``extensions.objectFormat``)."""
+    digest = hashlib.sha1 if hex_length == 40 else hashlib.sha256
+    return digest(b"blob %d\0" % len(data) + data).hexdigest()
 
 
 def store(cache_key: str, repo: Path, entries: Entries, context: dict[str, Any], decided: dict[str, Any], *,

@@ -99,6 +99,9 @@ class TemplateSource:
     _commits: set[str] = field(default_factory=set, repr=False)
     _paths: dict[tuple[str, str | None], bool] = field(default_factory=dict, repr=False)
     _checkout_fingerprint: str | None = field(default=None, repr=False)
+    # lookups asked for by preload(), made with the next git process this object runs
+    _queued_commits: list[str] = field(default_factory=list, repr=False)
+    _queued_paths: list[tuple[str, str | None]] = field(default_factory=list, repr=False)
 
     # -- fetching --------------------------------------------------------------------
     def _lock(self):  # -> filelock.FileLock; imported here to keep `check` start-up short
@@ -150,7 +153,7 @@ class TemplateSource:
         specs = [f"{name}^{{commit}}" for name in names]
         for folder in folders:
             specs += [f"{name}:{folder.strip('/') + '/' if folder else ''}cookiecutter.json" for name in names]
-        found = git.resolve_many(self.repo, specs)
+        found = self._query(specs)
         pick = next((i for i, sha in enumerate(found[:len(names)]) if sha), None)
         if pick is None:
             return None, False
@@ -191,30 +194,40 @@ class TemplateSource:
 
     def has_commit(self, sha: str) -> bool:
         """True when commit ``sha`` is in the template (fetching once if it is missing)."""
-        if sha in self._commits or git.resolve_many(self.repo, [f"{sha}^{{commit}}"])[0] is not None:
+        if sha in self._commits or self._query([f"{sha}^{{commit}}"])[0] is not None:
             self._commits.add(sha)
             return True
         self.fetch(missing=True)
-        found = git.resolve_many(self.repo, [f"{sha}^{{commit}}"])[0] is not None
+        found = self._query([f"{sha}^{{commit}}"])[0] is not None
         if found:
             self._commits.add(sha)
         return found
 
     def preload(self, commits: list[str], paths: list[tuple[str, str | None]]) -> None:
-        """Look up several :meth:`has_commit` and :meth:`has_paths` answers in one git
-        process, for those methods to return from memory. Nothing is fetched here: a
-        commit not found is looked up (and fetched) again by :meth:`has_commit`."""
-        todo_commits = [c for c in dict.fromkeys(commits) if c not in self._commits]
-        todo_paths = [c for c in dict.fromkeys(paths) if c not in self._paths]
-        specs = [f"{sha}^{{commit}}" for sha in todo_commits]
-        specs += [f"{sha}:{path.strip('/') + '/' if path else ''}cookiecutter.json" for sha, path in todo_paths]
-        found = git.resolve_many(self.repo, specs)
-        for sha, got in zip(todo_commits, found):
+        """Ask for several :meth:`has_commit` and :meth:`has_paths` answers ahead: they are
+        looked up in the git process of this object's next lookup (:meth:`resolve`,
+        :meth:`has_commit`, :meth:`has_paths`), so those methods then answer from memory.
+        Nothing is fetched for them: a commit not found is looked up (and fetched) again by
+        :meth:`has_commit`."""
+        self._queued_commits += [c for c in commits if c not in self._commits]
+        self._queued_paths += [c for c in paths if c not in self._paths]
+
+    def _query(self, specs: list[str]) -> list[str | None]:
+        """:func:`cookiepatcher.git.resolve_many` of ``specs``, with the lookups queued by
+        :meth:`preload` in the same git process."""
+        commits = [c for c in dict.fromkeys(self._queued_commits) if c not in self._commits]
+        paths = [c for c in dict.fromkeys(self._queued_paths) if c not in self._paths]
+        self._queued_commits, self._queued_paths = [], []
+        queued = [f"{sha}^{{commit}}" for sha in commits]
+        queued += [f"{sha}:{path.strip('/') + '/' if path else ''}cookiecutter.json" for sha, path in paths]
+        found = git.resolve_many(self.repo, queued + list(specs))
+        for sha, got in zip(commits, found):
             if got is not None:
                 self._commits.add(sha)
-        for check, got in zip(todo_paths, found[len(todo_commits):]):
+        for check, got in zip(paths, found[len(commits):len(queued)]):
             if check[0] in self._commits:  # a missing commit may still arrive with a fetch
                 self._paths[check] = got is not None
+        return found[len(queued):]
 
     def is_ancestor(self, older: str, newer: str) -> bool:
         """True when ``older`` is an ancestor of (or equal to) ``newer``."""
@@ -245,7 +258,7 @@ class TemplateSource:
         todo = [c for c in dict.fromkeys(checks) if c not in self._paths]
         if todo:
             specs = [f"{sha}:{path.strip('/') + '/' if path else ''}cookiecutter.json" for sha, path in todo]
-            for check, found in zip(todo, git.resolve_many(self.repo, specs)):
+            for check, found in zip(todo, self._query(specs)):
                 self._paths[check] = found is not None
         return [self._paths[c] for c in checks]
 

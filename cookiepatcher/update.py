@@ -96,21 +96,18 @@ class UpdateResult:
         }
 
 
-def _outcomes(repo: Path, prefix: str, head: str, new_tree: str, merge, skip_changed: list[str]) -> list[FileOutcome]:
-    raw = git.run(["diff-tree", "-r", "-M", "-z", "--no-commit-id", "--name-status", f"--relative={prefix}" if prefix else "--relative",
-                   f"{head}^{{tree}}", new_tree], repo).stdout.split(b"\0")
+def _outcomes(prefix: str, merge, skip_changed: list[str]) -> list[FileOutcome]:
+    # the merge changes nothing outside the project folder, so renames pair as in a
+    # diff limited to it
     files: dict[str, FileOutcome] = {}
-    i = 0
-    while i < len(raw) and raw[i]:
-        status = raw[i].decode()
-        if status.startswith(("R", "C")):
-            old, new = raw[i + 1].decode("utf-8", "surrogateescape"), raw[i + 2].decode("utf-8", "surrogateescape")
-            files[new] = FileOutcome(new, "renamed" if status[0] == "R" else "added", old if status[0] == "R" else None)
-            i += 3
+    for status, path, _mode, _sha in merge.changes:
+        if not path.startswith(prefix):
             continue
-        path = raw[i + 1].decode("utf-8", "surrogateescape")
-        files[path] = FileOutcome(path, {"A": "added", "D": "deleted"}.get(status[0], "updated"))
-        i += 2
+        rel = path[len(prefix):]
+        if status[0] == "R":
+            files[rel] = FileOutcome(rel, "renamed", status[1 + len(prefix):])
+        else:
+            files[rel] = FileOutcome(rel, {"A": "added", "D": "deleted"}.get(status, "updated"))
     files.pop(RECORD_FILE, None)
     for path in merge.stages:
         rel = path[len(prefix):]
@@ -333,9 +330,10 @@ def _compute(project, record, head_entries, scratch: Path, *, checkout, director
     source = source or open_template(record.template, offline=offline)
     ref = checkout if checkout is not None else record.checkout
     directory = directory if directory is not None else record.directory
-    target = source.resolve(ref, [directory])
-    # one git process answers "is the recorded commit there?" and "has it a cookiecutter.json?"
+    # "is the recorded commit there?" and "has it a cookiecutter.json?" are answered by
+    # the git process that resolves the target
     source.preload([record.commit], [(record.commit, record.directory)])
+    target = source.resolve(ref, [directory])
     if not source.has_commit(record.commit):
         raise RefusedError(f"recorded template commit {record.commit[:12]} is no longer in {record.template} (history rewritten?); re-link with `cookiepatcher link {record.template} --commit SHA`")
 
@@ -390,29 +388,33 @@ def _compute(project, record, head_entries, scratch: Path, *, checkout, director
         render_at, project.root, source, target, directory, answers, checkout=new_ref, what="target",
         ask=None if no_input else ask, decided=decided, output_dir_value=parent,
         reads_output_dir=rendercache.reads_output_dir(reads[(target, directory)]), **options)
+    # blobs of cached renders: written by the merge's git fast-import, not one process each
+    pending: dict[str, bytes] = {}
     if only:
         # Incremental renders have no hooks, so they may run side by side in two
         # folders, with the same _repo_dir shown to the template.
         same = str(scratch / "template")
         base_only, target_only = (only.root, only.base_paths), (only.root, only.target_paths)
-        cached = base_render(scratch / "base", repo_dir_value=same, only=base_only, cache_only=True) if cached_renders else None
+        cached = (base_render(scratch / "base", repo_dir_value=same, only=base_only, cache_only=True, pending=pending)
+                  if cached_renders else None)
         if cached is not None:  # this upgrade ran before (e.g. its --dry-run): no child process needed
             base_entries = cached[1]
-            theirs, theirs_entries = theirs_render(scratch / "theirs", repo_dir_value=same, only=target_only)
+            theirs, theirs_entries = theirs_render(scratch / "theirs", repo_dir_value=same, only=target_only, pending=pending)
         elif hasattr(os, "fork") and PARALLEL_RENDERS:
+            # (the child's cache hit writes its blobs itself: its memory is its own)
             join = _in_child(lambda: base_render(scratch / "base", repo_dir_value=same, only=base_only)[1])
-            theirs, theirs_entries = theirs_render(scratch / "theirs", repo_dir_value=same, only=target_only)
+            theirs, theirs_entries = theirs_render(scratch / "theirs", repo_dir_value=same, only=target_only, pending=pending)
             base_entries = join()
         else:
-            base_entries = base_render(scratch / "base", repo_dir_value=same, only=base_only)[1]
-            theirs, theirs_entries = theirs_render(scratch / "theirs", repo_dir_value=same, only=target_only)
+            base_entries = base_render(scratch / "base", repo_dir_value=same, only=base_only, pending=pending)[1]
+            theirs, theirs_entries = theirs_render(scratch / "theirs", repo_dir_value=same, only=target_only, pending=pending)
         ours = {p[len(project.prefix):] for p in head_entries if p.startswith(project.prefix)}
         if not incremental.pairs_like_full(base_entries, theirs_entries, ours, only.new_folders):
             only = None
             decided.clear()
     if not only:
-        base_entries = base_render(scratch)[1]
-        theirs, theirs_entries = theirs_render(scratch)
+        base_entries = base_render(scratch, pending=pending)[1]
+        theirs, theirs_entries = theirs_render(scratch, pending=pending)
     (result.defaulted if no_input or ask is None else result.asked).update(decided)
     unknown = sorted(set(set_answers or {}) - set(theirs.context))
     if unknown:
@@ -425,7 +427,8 @@ def _compute(project, record, head_entries, scratch: Path, *, checkout, director
                           theirs_label=f"template-{new_ref or target[:12]}",
                           base_label=f"template-{record.commit[:12]}", scratch=scratch,
                           head_entries=head_entries, head_tree=project.head_tree,
-                          record=dumps_record(new_record).encode("utf-8"), conflict_style=conflict_style)
+                          record=dumps_record(new_record).encode("utf-8"), conflict_style=conflict_style,
+                          pending_blobs=pending)
     entries, new_tree = dict(merge.entries), merge.tree
 
     skip_changed = []
@@ -435,7 +438,7 @@ def _compute(project, record, head_entries, scratch: Path, *, checkout, director
         spec = pathspec.GitIgnoreSpec.from_lines(record.skip)
         skip_changed = [p for p in set(base_entries) | set(theirs_entries)
                         if spec.match_file(p) and base_entries.get(p) != theirs_entries.get(p)]
-    result.files = _outcomes(project.root, project.prefix, project.head, new_tree, merge, skip_changed)
+    result.files = _outcomes(project.prefix, merge, skip_changed)
     only_record = not result.files and entries.get(project.prefix + RECORD_FILE) == head_entries.get(project.prefix + RECORD_FILE)
     if target == record.commit and only_record:
         result.up_to_date = True

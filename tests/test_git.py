@@ -5,6 +5,8 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from cookiepatcher import git
 
 ODD_NAMES = ['plain.txt', 'with space.md', 'quote"d.txt', 'back\\slash.txt', 'tab\there.txt', 'new\nline.txt',
@@ -92,3 +94,18 @@ def test_locate_repo_remembers_the_folders_of_a_linked_worktree(tmp_path: Path) 
     (tmp_path / "empty" / "HEAD").write_text("a file named like the ref\n")
     assert git.locate_repo(tmp_path / "empty") == ((tmp_path / "empty").resolve(), None, None)
     assert git.locate_repo(tmp_path / "wt") == ((tmp_path / "wt").resolve(), head, _git(repo, "rev-parse", "HEAD^{tree}"))
+
+
+@pytest.mark.parametrize("name", ["a.txt", "dir with space/b.txt", "line\nbreak.txt"])
+def test_lookup_resolves_and_reads_in_one_go(name, tmp_path):
+    repo = tmp_path / "r"
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    (repo / name).parent.mkdir(parents=True, exist_ok=True)
+    (repo / name).write_bytes(b"bytes\x00\r\n")
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "c"], cwd=repo, check=True)
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
+    tree = subprocess.run(["git", "rev-parse", "HEAD^{tree}"], cwd=repo, capture_output=True, text=True).stdout.strip()
+    shas, blobs = git.lookup(repo, ["HEAD", "refs/heads/nope", "HEAD^{tree}"], [f"HEAD:{name}", "HEAD:missing", "HEAD"])
+    assert shas == [head, None, tree]
+    assert blobs == [b"bytes\x00\r\n", None, None]

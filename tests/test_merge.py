@@ -27,6 +27,23 @@ def outcomes(result) -> dict[str, str]:
     return {f.path: f.status for f in result.files}
 
 
+@pytest.fixture(autouse=True)
+def merged_entries_are_the_merged_trees(monkeypatch):
+    """Every merge here also checks that the entries the merge derives from its diff
+    (ours plus the changes) are exactly the merged tree's, as ``git ls-tree`` lists them."""
+    from cookiepatcher import git as git_module
+    from cookiepatcher import update
+
+    real = update.merge_renders
+
+    def checked(repo, *args, **kwargs):
+        result = real(repo, *args, **kwargs)
+        assert result.entries == git_module.ls_tree(repo, result.tree)
+        return result
+
+    monkeypatch.setattr(update, "merge_renders", checked)
+
+
 def test_rename_carries_the_user_edit_to_the_new_name(tmp_path, make_template, generate):
     usage = "# Usage\n\nCall `{{ cookiecutter.project_slug }}` with no arguments.\n"
     tpl = make_template(tmp_path, {

@@ -216,3 +216,14 @@ def test_template_trees_follow_the_template_repositorys_checkout_settings(tmp_pa
     off = _update_copy(proj, tmp_path / "off" / "copy")
     monkeypatch.delenv("COOKIEPATCHER_RENDER_CACHE")
     assert _update_copy(proj, tmp_path / "on" / "copy") == off
+
+
+@pytest.mark.parametrize("object_format", ["sha1", "sha256"])
+def test_blob_ids_computed_here_are_gits(object_format: str, tmp_path: Path) -> None:
+    """Cached blobs handed to git fast-import are checked against their ids in Python."""
+    repo = tmp_path / "r"
+    subprocess.run(["git", "init", "-q", f"--object-format={object_format}", str(repo)], check=True)
+    for data in (b"", b"text\n", b"\x00\xff binary\r\n" * 100):
+        sha = subprocess.run(["git", "hash-object", "--no-filters", "--stdin"], cwd=repo, input=data,
+                             capture_output=True, check=True).stdout.decode().strip()
+        assert rendercache.blob_sha(data, len(sha)) == sha

@@ -185,3 +185,25 @@ def test_a_relative_cache_dir_stays_where_it_was_first_used(tpl, tmp_path, monke
     assert source.repo.is_relative_to(tmp_path / "here" / "rel-cache")
     monkeypatch.chdir(tmp_path / "elsewhere")
     assert cache_dir() == tmp_path / "here" / "rel-cache"
+
+
+def test_preloaded_lookups_ride_on_the_next_lookup_and_answer_right(tpl, monkeypatch):
+    """``preload`` adds its lookups to the git process of the next one (an update resolves
+    its target and checks the recorded commit with one ``git cat-file``)."""
+    from cookiepatcher import git as git_module
+
+    calls: list[list[str]] = []
+    real = git_module.run
+    monkeypatch.setattr(git_module, "run", lambda args, *a, **k: calls.append(list(args)) or real(args, *a, **k))
+    source = open_template(str(tpl.path))
+    calls.clear()
+    gone = "0" * 40
+    source.preload([tpl.sha("v1"), gone], [(tpl.sha("v1"), None), (tpl.sha("v1"), "nested"), (gone, None)])
+    assert calls == []
+    assert source.resolve("v2", [None]) == tpl.sha("v2")
+    assert len(calls) == 1
+    assert source.has_commit(tpl.sha("v1")) and source.has_paths([(tpl.sha("v1"), None), (tpl.sha("v1"), "nested"),
+                                                                   (tpl.sha("v2"), None)]) == [True, False, True]
+    assert len(calls) == 1
+    assert not source.has_commit(gone)  # not remembered as missing: looked up again
+    assert len(calls) > 1

@@ -39,6 +39,23 @@ def test_update_writes_merge_and_new_record_but_commits_nothing(tmp_path, make_t
     assert outcomes(result) == {"README.md": "updated"}
 
 
+@pytest.mark.parametrize("conflict", [False, True])
+def test_the_index_holds_the_written_files_stat_data(conflict, tmp_path, make_template):
+    """As after ``git merge``: ``git diff-files`` (which trusts stat data, unlike
+    ``git status``) sees no change in the files the update wrote or removed."""
+    tpl = make_template(tmp_path, {"v1": {"README.md": README, "a.txt": "1\n", "gone.txt": "x\n"},
+                                   "v2": {"README.md": README + "\nv2 line\n", "a.txt": "2\n", "gone.txt": None,
+                                          "new/b.txt": "b\n"}})
+    project = generate(tpl, "v1")
+    if conflict:
+        write(project / "a.txt", "mine\n")
+        commit_all(project, "edit")
+    update_project(project, checkout="v2")
+    stale = sorted(set(git(project, "diff-files", "--name-only").splitlines()))
+    assert stale == (["a.txt"] if conflict else [])  # an unmerged path is always listed
+    assert (project / "new/b.txt").read_text() == "b\n" and not (project / "gone.txt").exists()
+
+
 def test_second_update_after_commit_is_up_to_date(tmp_path, make_template):
     tpl = make_template(tmp_path, {"v1": {"README.md": README}, "v2": {"README.md": README + "\nv2\n"}})
     project = generate(tpl, "v1")
