@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from cookiepatcher import git
@@ -20,16 +21,20 @@ from cookiepatcher.merge import Entries
 NULL_SHA = "0" * 40
 
 
-def check_clean(repo_root: Path, prefix: str) -> None:
-    """Refuse when tracked files under the project folder have uncommitted changes.
+def start_clean_check(repo_root: Path, prefix: str) -> Callable[[], None]:
+    """Start checking that tracked files under the project folder have no uncommitted
+    changes: the git processes start here, and the returned function waits for them and
+    refuses, so the caller can do other work meanwhile.
 
     Args:
         repo_root: repository work tree root.
         prefix: project folder relative to the root (``""`` or ending in ``/``).
 
     Raises:
-        RefusedError: a merge/rebase is in progress, the index holds conflicts, or
-            tracked files are modified/staged (named, up to five).
+        RefusedError: here, when a merge/rebase is in progress or the index is locked;
+            from the returned function, when the index holds conflicts, files are marked
+            assume-unchanged/skip-worktree, or tracked files are modified/staged (named,
+            up to five).
     """
     gd = git.git_dir(repo_root)
     if any((gd / m).exists() for m in ("MERGE_HEAD", "REBASE_HEAD", "CHERRY_PICK_HEAD", "rebase-merge", "rebase-apply")):
@@ -37,14 +42,20 @@ def check_clean(repo_root: Path, prefix: str) -> None:
     if (gd / "index.lock").exists():
         raise RefusedError("another git process is using this repository (.git/index.lock exists); wait for it, or remove the lock if no git runs")
     # git status does not see edits hidden by these flags; git merge refuses to touch them
-    flagged = [ln[2:] for ln in git.out(["ls-files", "-v", "--", prefix or "."], repo_root).splitlines()
+    listing = git.start(["ls-files", "-v", "--", prefix or "."], repo_root)
+    status = git.start(["status", "--porcelain=v1", "-z", "--untracked-files=no", "--ignore-submodules=none",
+                        "--", prefix or "."], repo_root)
+    return lambda: _verify_clean(listing, status, prefix)
+
+
+def _verify_clean(listing: git.Started, status: git.Started, prefix: str) -> None:
+    raw = status.wait().stdout
+    flagged = [ln[2:] for ln in listing.wait().stdout.decode("utf-8", "surrogateescape").splitlines()
                if ln[:1] == "S" or ln[:1].islower()]
     if flagged:
         names = ", ".join(f[len(prefix):] for f in flagged[:5])
         raise RefusedError(f"files marked assume-unchanged or skip-worktree: {names}; clear the flag "
                            f"(`git update-index --no-assume-unchanged --no-skip-worktree FILE`) and commit, then update")
-    raw = git.run(["status", "--porcelain=v1", "-z", "--untracked-files=no", "--ignore-submodules=none",
-                   "--", prefix or "."], repo_root).stdout
     dirty = [rec[3:].decode("utf-8", "surrogateescape") for rec in raw.split(b"\0") if rec and rec[:2] != b"??" and len(rec) > 3]
     if dirty:
         names = ", ".join(d[len(prefix):] for d in dirty[:5]) + (f" and {len(dirty) - 5} more" if len(dirty) > 5 else "")

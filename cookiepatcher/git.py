@@ -66,11 +66,42 @@ def run(
         close_fds=die_with_parent,
         preexec_fn=_die_with_parent if die_with_parent and sys.platform == "linux" else None,
     )
+    return _checked(args, proc, check, ok_codes)
+
+
+def _checked(args: Sequence[str], proc: subprocess.CompletedProcess[bytes], check: bool,
+             ok_codes: Sequence[int]) -> subprocess.CompletedProcess[bytes]:
     if check and proc.returncode not in ok_codes:
         lines = [ln for ln in proc.stderr.decode("utf-8", "replace").splitlines() if ln.strip()]
         first = error_line(proc.stderr) or (lines[0] if lines else f"exit {proc.returncode}")
         raise GitError(f"git {_command_name(args)} failed: {first}")
     return proc
+
+
+class Started:
+    """A git process started by :func:`start`; :meth:`wait` returns what :func:`run` returns."""
+
+    def __init__(self, args: Sequence[str], proc: subprocess.Popen[bytes]) -> None:
+        self.args = list(args)
+        self.proc = proc
+
+    def wait(self, *, check: bool = True, ok_codes: Sequence[int] = (0,)) -> subprocess.CompletedProcess[bytes]:
+        """Wait for the process and collect its output.
+
+        Raises:
+            GitError: as :func:`run`.
+        """
+        stdout, stderr = self.proc.communicate()
+        return _checked(self.args, subprocess.CompletedProcess(self.proc.args, self.proc.returncode, stdout, stderr),
+                        check, ok_codes)
+
+
+def start(args: Sequence[str], cwd: Path | str | None = None, *, env: Mapping[str, str] | None = None) -> Started:
+    """Start ``git ARGS`` (stdin closed) and return without waiting, so that read-only
+    git commands run side by side; :meth:`Started.wait` collects the result."""
+    cmd = [_git_exe(), *(["-C", str(cwd)] if cwd is not None else []), *args]
+    return Started(args, subprocess.Popen(cmd, env=_base_env(env), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                          stderr=subprocess.PIPE, close_fds=False))
 
 
 def _command_name(args: Sequence[str]) -> str:
@@ -133,37 +164,50 @@ def resolve_many(repo: Path | str, revs: Sequence[str]) -> list[str | None]:
     return [None if (ln.endswith(" missing") or ln.endswith(" ambiguous") or " " in ln) else ln for ln in lines]
 
 
-def lookup(repo: Path | str, revs: Sequence[str], blobs: Sequence[str] = ()) -> tuple[list[str | None], list[bytes | None]]:
-    """:func:`resolve_many` of ``revs`` and the bytes of the blobs ``blobs`` name (any
-    revision, e.g. ``main:path/file``), with one ``git cat-file --batch-command``
-    (git >= 2.36). ``None`` marks a missing revision, or one in ``blobs`` that is not a blob.
+def batch(repo: Path | str, requests: Sequence[tuple[str, str]]) -> list[tuple[str | None, str | None, bytes | None]]:
+    """Answer several object requests with one ``git cat-file --batch-command`` (git >= 2.36).
+
+    Args:
+        requests: ``(command, revision)`` pairs, answered in order: ``("info", rev)`` or
+            ``("contents", rev)``; ``rev`` is any revision (``main``, ``main:path/file``).
+
+    Returns:
+        One ``(sha, type, contents)`` per request; ``contents`` only for ``"contents"``
+        requests, and all three ``None`` when the revision does not exist.
     """
     # the batch reads one revision a line: a name holding a line break goes its own way
-    if any("\n" in r for r in (*revs, *blobs)):
-        shas = [None if "\n" in r else resolve_many(repo, [r])[0] for r in revs]
-        shown = [run(["cat-file", "blob", b], repo, check=False) for b in blobs]
-        return shas, [proc.stdout if proc.returncode == 0 else None for proc in shown]
-    commands = [f"info {r}\n" for r in revs] + [f"contents {b}\n" for b in blobs]
-    if not commands:
-        return [], []
-    raw = run(["cat-file", "--batch-command"], repo, input="".join(commands).encode("utf-8", "surrogateescape")).stdout
-    found: list[str | None] = []
-    contents: list[bytes | None] = []
+    if any("\n" in rev for _command, rev in requests):
+        return [_answer_alone(repo, command, rev) for command, rev in requests]
+    if not requests:
+        return []
+    data = "".join(f"{command} {rev}\n" for command, rev in requests).encode("utf-8", "surrogateescape")
+    raw = run(["cat-file", "--batch-command"], repo, input=data).stdout
+    answers: list[tuple[str | None, str | None, bytes | None]] = []
     pos = 0
-    for n in range(len(commands)):
+    for command, _rev in requests:
         end = raw.index(b"\n", pos)
         header = raw[pos:end].decode("utf-8", "surrogateescape")
         pos = end + 1
         if header.endswith((" missing", " ambiguous")):
-            (found if n < len(revs) else contents).append(None)
+            answers.append((None, None, None))
             continue
         sha, kind, size = header.split(" ")
-        if n < len(revs):
-            found.append(sha)
-            continue
-        contents.append(raw[pos:pos + int(size)] if kind == "blob" else None)
-        pos += int(size) + 1
-    return found, contents
+        if command == "contents":
+            answers.append((sha, kind, raw[pos:pos + int(size)]))
+            pos += int(size) + 1
+        else:
+            answers.append((sha, kind, None))
+    return answers
+
+
+def _answer_alone(repo: Path | str, command: str, rev: str) -> tuple[str | None, str | None, bytes | None]:
+    """One :func:`batch` request in processes of its own."""
+    proc = run(["rev-parse", "--verify", "--quiet", "--end-of-options", rev], repo, check=False)
+    if proc.returncode != 0:
+        return None, None, None
+    sha = proc.stdout.decode().strip()
+    kind = out(["cat-file", "-t", sha], repo)
+    return sha, kind, run(["cat-file", kind, sha], repo).stdout if command == "contents" else None
 
 
 def error_line(stderr: bytes | str) -> str | None:
@@ -369,7 +413,8 @@ def diff_trees(repo: Path, old: str, new: str) -> list[tuple[str, str, str, str 
     (deleted), ``M`` (modified), ``T`` (type changed) or ``R<old path>`` (renamed from
     that path), and the new ``mode``/``sha`` (``None`` for a deletion's sha).
     """
-    raw = run(["diff-tree", "-r", "-M", "-z", "--no-commit-id", old, new], repo).stdout.split(b"\0")
+    # --ignore-submodules=none: a submodule's "ignore" setting would hide its gitlink's changes
+    raw = run(["diff-tree", "-r", "-M", "-z", "--no-commit-id", "--ignore-submodules=none", old, new], repo).stdout.split(b"\0")
     changes: list[tuple[str, str, str, str | None]] = []
     i = 0
     while i < len(raw) and raw[i]:

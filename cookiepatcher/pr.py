@@ -205,11 +205,18 @@ def _run_pr(
         shallow = git.out(["rev-parse", "--is-shallow-repository"], root) == "true"
         unshallow = ["--unshallow"] if shallow else []
         git.run(["fetch", "--quiet", "--no-tags", *unshallow, where, f"+refs/heads/{base}:{tracking}"], root, env=auth)
-    (base_sha, fresh_branch_sha, base_tree), (record_text,) = git.lookup(
-        root, [tracking, f"refs/remotes/{remote}/{branch}", f"{tracking}^{{tree}}"], [f"{tracking}:{record_path}"])
-    if base_sha is None:
+    # one cat-file reads the base commit (its tree is in it) and its record; each request
+    # resolves the ref again, so it is resolved once more after the record: if it moved
+    # meanwhile, the record is read again from the commit
+    (base_sha, base_kind, base_commit), (_sha, record_kind, record_text), (base_again, _, _), (fresh_branch_sha, _, _) = git.batch(
+        root, [("contents", tracking), ("contents", f"{tracking}:{record_path}"), ("info", tracking),
+               ("info", f"refs/remotes/{remote}/{branch}")])
+    if base_sha is None or base_kind != "commit" or base_commit is None:
         raise CookiepatcherError(f"remote '{remote}' has no branch {base}; pass --base BRANCH")
-    if record_text is None:
+    base_tree = base_commit.split(b"\n", 1)[0].removeprefix(b"tree ").decode()
+    if base_again != base_sha:
+        ((_sha, record_kind, record_text),) = git.batch(root, [("contents", f"{base_sha}:{record_path}")])
+    if record_text is None or record_kind != "blob":
         raise CookiepatcherError(f"branch {base} has no {record_path}; is this a generated service? (see `cookiepatcher link`)")
     record = parse_record(record_text.decode("utf-8"), f"{record_path} on {base}")
     source = open_template(record.template, offline=offline)

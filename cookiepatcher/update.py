@@ -20,7 +20,7 @@ from typing import Any
 
 from cookiepatcher import git, incremental, rendercache
 from cookiepatcher.answers import coerce
-from cookiepatcher.apply import check_clean, check_untracked, write_result
+from cookiepatcher.apply import check_untracked, start_clean_check, write_result
 from cookiepatcher.errors import CookiepatcherError, RefusedError
 from cookiepatcher.merge import merge_renders, repo_attributes
 from cookiepatcher.project import Project, locate, render_at
@@ -203,11 +203,12 @@ def update_project(
     phase = on_phase or (lambda name: None)
     record = load_record(Path(project_dir))  # first: "not a project" beats "not in git"
     project = locate(project_dir)
-    head_entries = git.ls_tree(project.root, project.head)
-    if project.prefix + RECORD_FILE not in head_entries:
-        raise RefusedError(f"{RECORD_FILE} is not committed; commit it first (`git add {RECORD_FILE} && git commit`)")
     with _update_lock(project.root):
-        check_clean(project.root, project.prefix)
+        verify_clean = start_clean_check(project.root, project.prefix)  # its git processes run beside ls-tree
+        head_entries = git.ls_tree(project.root, project.head)
+        verify_clean()
+        if project.prefix + RECORD_FILE not in head_entries:
+            raise RefusedError(f"{RECORD_FILE} is not committed; commit it first (`git add {RECORD_FILE} && git commit`)")
         return _update(project, record, head_entries, checkout=checkout, directory=directory, no_input=no_input,
                        set_answers=set_answers, dry_run=dry_run, offline=offline, ask=ask, phase=phase)
 

@@ -97,15 +97,17 @@ def test_locate_repo_remembers_the_folders_of_a_linked_worktree(tmp_path: Path) 
 
 
 @pytest.mark.parametrize("name", ["a.txt", "dir with space/b.txt", "line\nbreak.txt"])
-def test_lookup_resolves_and_reads_in_one_go(name, tmp_path):
+def test_batch_answers_info_and_contents_requests_in_order(name, tmp_path):
     repo = tmp_path / "r"
     subprocess.run(["git", "init", "-q", str(repo)], check=True)
     (repo / name).parent.mkdir(parents=True, exist_ok=True)
     (repo / name).write_bytes(b"bytes\x00\r\n")
     subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
     subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "c"], cwd=repo, check=True)
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
-    tree = subprocess.run(["git", "rev-parse", "HEAD^{tree}"], cwd=repo, capture_output=True, text=True).stdout.strip()
-    shas, blobs = git.lookup(repo, ["HEAD", "refs/heads/nope", "HEAD^{tree}"], [f"HEAD:{name}", "HEAD:missing", "HEAD"])
-    assert shas == [head, None, tree]
-    assert blobs == [b"bytes\x00\r\n", None, None]
+    rev = lambda r: subprocess.run(["git", "rev-parse", r], cwd=repo, capture_output=True, text=True).stdout.strip()  # noqa: E731
+    blob = rev(f"HEAD:{name}") if "\n" not in name else git.out(["rev-parse", f"HEAD:{name}"], repo)
+    commit = subprocess.run(["git", "cat-file", "commit", "HEAD"], cwd=repo, capture_output=True).stdout
+    answers = git.batch(repo, [("info", "HEAD"), ("contents", f"HEAD:{name}"), ("info", "refs/heads/nope"),
+                               ("contents", "HEAD:missing"), ("info", "HEAD^{tree}"), ("contents", "HEAD")])
+    assert answers == [(rev("HEAD"), "commit", None), (blob, "blob", b"bytes\x00\r\n"), (None, None, None),
+                       (None, None, None), (rev("HEAD^{tree}"), "tree", None), (rev("HEAD"), "commit", commit)]

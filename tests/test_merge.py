@@ -461,3 +461,24 @@ def test_user_replaced_a_file_by_a_symlink_template_change_is_kept_beside_it(tmp
     assert stages["Dockerfile"].keys() == {2}
     assert (project / sidecar[0]).read_text() == "# tmpl\nFROM a\n"
     assert not any(f.status == "kept-deleted" for f in result.files)
+
+
+@pytest.mark.parametrize("ignore", ["none", "all"])
+def test_a_submodule_moved_with_its_folder_leaves_once_whatever_its_ignore_setting(ignore, tmp_path, make_template, generate):
+    """``submodule.<name>.ignore=all`` hides a gitlink's changes from ``git diff``; the
+    merged tree's entries must still have it moved, not at both places."""
+    files = {f"src/f{i}.txt": "".join(f"c{i} {j}\n" for j in range(20)) for i in range(3)}
+    moved = {k.replace("src/", "lib/"): v for k, v in files.items()}
+    tpl = make_template(tmp_path, {"v1": files, "v2": {**{k: None for k in files}, **moved}})
+    project = generate(tpl, "v1")
+    sub = tmp_path / "sub"
+    git(tmp_path, "init", "-q", str(sub))
+    git(sub, "commit", "-q", "--allow-empty", "-m", "s")
+    write(project / ".gitmodules", f'[submodule "vendor"]\n\tpath = src/vendor\n\turl = ../sub\n\tignore = {ignore}\n')
+    git(project, "add", ".gitmodules")
+    git(project, "update-index", "--add", "--cacheinfo", f"160000,{git(sub, 'rev-parse', 'HEAD').strip()},src/vendor")
+    (project / "src/vendor").mkdir()
+    git(project, "commit", "-q", "-m", "submodule")
+    update_project(project, checkout="v2")
+    index = git(project, "ls-files", "-s", "--", "src/vendor", "lib/vendor")
+    assert "lib/vendor" in index and "src/vendor" not in index, index

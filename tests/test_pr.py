@@ -372,3 +372,29 @@ def test_a_fresh_clone_needs_no_second_look_at_the_remote(svc: Service) -> None:
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert (data["status"], data["to_commit"], data["title"], data["body"]) == (out["status"], out["to_commit"], out["title"], out["body"])
+
+
+def test_a_base_branch_moved_while_it_is_read_gives_the_record_of_the_commit_used(svc: Service, monkeypatch: pytest.MonkeyPatch) -> None:
+    """pr reads the base commit and its record with one ``git cat-file``, where each request
+    resolves the branch again; when a fetch moves it in between (simulated: the
+    re-resolve answers another commit), the record is read again from the base commit."""
+    from cookiepatcher import git as git_module
+
+    template_commit(svc.tpl, {"new.txt": "new\n"}, "Add new.txt")
+    _code, expected, _ = svc.run("--json", "--dry-run")
+    real = git_module.batch
+    calls: list[list[tuple[str, str]]] = []
+
+    def moved(repo, requests):
+        calls.append(list(requests))
+        answers = real(repo, requests)
+        if len(calls) == 1:
+            answers[1] = (None, None, None)  # as if the record vanished from the moved branch
+            answers[2] = ("f" * 40, "commit", None)
+        return answers
+
+    monkeypatch.setattr(git_module, "batch", moved)
+    code, out, _ = svc.run("--json", "--dry-run")
+    assert code == 0 and (out["status"], out["to_commit"], out["body"]) == (expected["status"], expected["to_commit"], expected["body"])
+    base = git(svc.work, "rev-parse", "refs/remotes/origin/main").strip()
+    assert calls[1] == [("contents", f"{base}:cookiepatcher.json")]
