@@ -109,27 +109,31 @@ class TemplateSource:
 
         return FileLock(str(self.repo) + ".lock")
 
-    def fetch(self, *, missing: bool = False) -> None:
+    def fetch(self, *, missing: bool = False) -> bool:
         """Update the mirror from its URL (no-op for local templates and when offline).
 
         Args:
             missing: a needed commit or ref is not in the mirror: fetch even when the
                 mirror counts as fresh (``$COOKIEPATCHER_FETCHED_SINCE``).
 
+        Returns:
+            Whether the mirror may have changed (this call or another process fetched).
+
         Raises:
             TemplateError: the template cannot be reached.
         """
         if self.url is None or self.offline or self._fetched or (not missing and self._fresh()):
-            return
+            return False
         with self._lock():
             if not missing and self._fresh():  # fetched by another process while this one waited
-                return
+                return True
             proc = git.run(["fetch", "--prune", "--quiet", "--tags", self.url,
                             "+refs/heads/*:refs/heads/*"], self.repo, check=False)
             if proc.returncode != 0:
                 raise TemplateError(f"cannot reach template {self.location}: {_first_error(proc.stderr)}; check the URL and network, or pass --offline to use the cache")
             _mark_fetched(self.repo)
         self._fetched = True
+        return True
 
     def _fresh(self) -> bool:
         """True when the mirror was fetched at or after ``$COOKIEPATCHER_FETCHED_SINCE``
@@ -182,8 +186,7 @@ class TemplateSource:
         if ref in self._resolved:
             return self._resolved[ref]
         sha, fixed = self._lookup(ref, folders)
-        if self.url is not None and not self.offline and not fixed:
-            self.fetch(missing=sha is None)
+        if self.url is not None and not self.offline and not fixed and self.fetch(missing=sha is None):
             sha, _fixed = self._lookup(ref, folders)
         if sha is None:
             what = f"ref '{ref}'" if ref else "a default branch"
@@ -197,7 +200,8 @@ class TemplateSource:
         if sha in self._commits or self._query([f"{sha}^{{commit}}"])[0] is not None:
             self._commits.add(sha)
             return True
-        self.fetch(missing=True)
+        if not self.fetch(missing=True):  # nothing new to look in
+            return False
         found = self._query([f"{sha}^{{commit}}"])[0] is not None
         if found:
             self._commits.add(sha)

@@ -165,7 +165,16 @@ def test_a_mirror_fetched_since_the_given_time_is_not_fetched_again(tpl, monkeyp
     tpl.add_version("v3", {"a.txt": "three\n"})
 
     monkeypatch.setenv(FETCHED_SINCE_ENV, repr(started))
-    assert open_template(tpl.url).resolve(None) == tpl.sha("v2")  # fresh enough: no fetch
+    from cookiepatcher import git as git_module
+
+    calls: list[list[str]] = []
+    real = git_module.run
+    monkeypatch.setattr(git_module, "run", lambda args, *a, **k: calls.append(list(args)) or real(args, *a, **k))
+    fresh = open_template(tpl.url)
+    calls.clear()
+    assert fresh.resolve(None) == tpl.sha("v2")  # fresh enough: no fetch
+    assert [c[0] for c in calls] == ["cat-file"]  # and one look at the mirror, not a second after no fetch
+    monkeypatch.setattr(git_module, "run", real)
     monkeypatch.setenv(FETCHED_SINCE_ENV, repr(time.time() + 60))
     assert open_template(tpl.url).resolve(None) == tpl.sha("v3")  # older than asked: fetched
     monkeypatch.delenv(FETCHED_SINCE_ENV)
@@ -206,4 +215,4 @@ def test_preloaded_lookups_ride_on_the_next_lookup_and_answer_right(tpl, monkeyp
                                                                    (tpl.sha("v2"), None)]) == [True, False, True]
     assert len(calls) == 1
     assert not source.has_commit(gone)  # not remembered as missing: looked up again
-    assert len(calls) > 1
+    assert len(calls) == 2  # and no second look after a fetch that fetched nothing
