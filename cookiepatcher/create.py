@@ -58,8 +58,9 @@ def check_known_answers(template_dir: Path, answers: dict[str, Any]) -> None:
         raise RefusedError(f"the template has no question '{unknown[0]}'; check the name against its cookiecutter.json")
 
 
-def _remove_new(output_dir: Path, before: set[Path]) -> None:
-    """Remove what a failed render left in ``output_dir`` (nothing that was there before)."""
+def _remove_new(output_dir: Path, before: set[Path], created: list[Path]) -> None:
+    """Remove what a failed render left in ``output_dir`` (nothing that was there before),
+    and the folders ``created`` for it (deepest first) once they are empty."""
     import shutil
 
     for path in set(output_dir.iterdir()) - before:
@@ -67,6 +68,11 @@ def _remove_new(output_dir: Path, before: set[Path]) -> None:
             shutil.rmtree(path, ignore_errors=True)
         else:
             path.unlink(missing_ok=True)
+    for folder in created:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (someone else wrote there) or already gone
+            break
 
 
 def create_project(
@@ -102,11 +108,12 @@ def create_project(
     source = open_template(template, offline=offline, abbreviations=abbreviations)
     sha = source.resolve(checkout)
     output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="cookiepatcher-") as tmp:
         folder = template_folder(source, sha, directory, Path(tmp), checkout or "default branch")
         location = recorded_location(template, abbreviations)
         check_known_answers(folder, extra_context or {})
+        created = [p for p in (output_dir, *output_dir.parents) if not p.exists()]  # deepest first
+        output_dir.mkdir(parents=True, exist_ok=True)
         before = set(output_dir.iterdir())
         try:
             rendered = render(folder, output_dir, extra_context or {}, template=location, checkout=checkout,
@@ -114,10 +121,10 @@ def create_project(
         except TemplateError as exc:
             if "already exists" in str(exc):
                 raise RefusedError(f"{exc}; choose another --output-dir or remove it") from None
-            _remove_new(output_dir, before)
+            _remove_new(output_dir, before, created)
             raise
         except BaseException:
-            _remove_new(output_dir, before)
+            _remove_new(output_dir, before, created)
             raise
     record = Record(template=location, commit=sha, context=public_context(rendered.context),
                     directory=directory, checkout=checkout)

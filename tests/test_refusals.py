@@ -330,6 +330,17 @@ def test_template_syntax_error_is_one_line_and_create_leaves_nothing(tmp_path, m
     assert list(out.iterdir()) == []
 
 
+@pytest.mark.parametrize("how", ["template error", "unknown answer"])
+def test_a_failed_create_removes_the_output_folders_it_made(how, tmp_path, make_template):
+    """"Nothing changed": an --output-dir that did not exist is gone again after a failure."""
+    tpl = make_template(tmp_path, {"v1": {"README.md": README + "{{ cookiecutter.project_name \n"}})
+    out = tmp_path / "new" / "deeper"
+    answers = ["projectname=Typo"] if how == "unknown answer" else []
+    proc = run_cli("create", tpl.location, "--no-input", "--output-dir", out, *answers)
+    assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert not (tmp_path / "new").exists()
+
+
 def test_check_refuses_a_recorded_commit_that_is_gone(two_versions):
     project = generate(two_versions, "v1")
     data = json.loads((project / "cookiepatcher.json").read_text())
