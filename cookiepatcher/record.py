@@ -26,7 +26,7 @@ from urllib.parse import urlsplit, urlunsplit
 from cookiepatcher.errors import RecordError
 
 RECORD_FILE = "cookiepatcher.json"
-_SHA_RE = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
+_SHA_RE = re.compile(r"[0-9a-f]{40}([0-9a-f]{24})?")
 
 
 @dataclass
@@ -129,7 +129,7 @@ def parse_record(text: str, where: str = RECORD_FILE) -> Record:
 
     template = need("template", (str,))
     commit = need("commit", (str,))
-    if not _SHA_RE.match(commit):
+    if not _SHA_RE.fullmatch(commit):
         raise RecordError(f"{where}: key 'commit' must be a full commit sha, got {json.dumps(commit)}; set it with `cookiepatcher link --commit SHA`")
     context = need("context", (dict,))
     directory = need("directory", (str,), nullable=True)

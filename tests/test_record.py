@@ -56,6 +56,7 @@ def test_nulls_are_explicit_and_sha256_commits_accepted():
     ({"template": "", "commit": SHA, "context": {}}, ["'template'", "non-empty"]),
     ({"template": "t", "commit": "v1.0", "context": {}}, ["'commit'", "link --commit"]),
     ({"template": "t", "commit": SHA.upper(), "context": {}}, ["'commit'"]),
+    ({"template": "t", "commit": SHA + "\n", "context": {}}, ["'commit'"]),  # `$` would let a line break through
     ({"template": "t", "commit": SHA, "context": "x"}, ["'context'"]),
     ({"template": "t", "commit": SHA, "context": {}, "directory": 3}, ["'directory'"]),
     ({"template": "t", "commit": SHA, "context": {}, "skip": [""]}, ["'skip'"]),
