@@ -18,8 +18,6 @@ from cookiepatcher import git
 from cookiepatcher.errors import RefusedError
 from cookiepatcher.merge import Entries
 
-NULL_SHA = "0" * 40
-
 
 def start_clean_check(repo_root: Path, prefix: str) -> Callable[[], None]:
     """Start checking that tracked files under the project folder have no uncommitted
@@ -151,14 +149,16 @@ def write_result(repo_root: Path, head_entries: Entries, result: Entries,
             shutil.copyfile(src_index, idx)
         else:
             idx.unlink(missing_ok=True)
-    lines = [f"0 {NULL_SHA}\t{p}\0" for p in removed]
+    # git's null id, as long as the repository's ids (sha1 or sha256): "remove this path"
+    null = "0" * len(next((sha for _mode, sha in (*head_entries.values(), *result.values())), "0" * 40))
+    lines = [f"0 {null}\t{p}\0" for p in removed]
     lines += [f"{result[p][0]} {result[p][1]}\t{p}\0" for p in changed]
     blob = "".join(lines).encode("utf-8", "surrogateescape")
     if stages:
         git.run(["update-index", "-z", "--index-info"], repo_root, env={"GIT_INDEX_FILE": str(work_index)}, input=blob)
     conflict_lines = []
     for p, st in sorted(stages.items()):
-        conflict_lines.append(f"0 {NULL_SHA}\t{p}\0")
+        conflict_lines.append(f"0 {null}\t{p}\0")
         conflict_lines += [f"{mode} {sha} {n}\t{p}\0" for n, (mode, sha) in sorted(st.items())]
     final_blob = blob + "".join(conflict_lines).encode("utf-8", "surrogateescape")
     git.run(["update-index", "-z", "--index-info"], repo_root, env={"GIT_INDEX_FILE": str(final_index)}, input=final_blob)

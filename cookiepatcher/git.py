@@ -299,13 +299,27 @@ def objects_dir(path: Path) -> Path:
     return _git_dirs(Path(path).resolve())[1] / "objects"
 
 
-def make_shadow_repo(folder: Path) -> Path:
+def shadow_config(object_format: str = "sha1") -> str:
+    """The ``config`` text of a :func:`make_shadow_repo` repository: bare, and for
+    ``object_format`` ``"sha256"`` the repository format that names it (gitrepository-layout(5))."""
+    if object_format == "sha1":
+        return "[core]\n\trepositoryformatversion = 0\n\tbare = true\n"
+    return f"[core]\n\trepositoryformatversion = 1\n\tbare = true\n[extensions]\n\tobjectformat = {object_format}\n"
+
+
+def object_format(sha: str) -> str:
+    """``"sha1"`` or ``"sha256"``: the object format of a repository, from one of its ids."""
+    return "sha256" if len(sha) == 64 else "sha1"
+
+
+def make_shadow_repo(folder: Path, object_format: str = "sha1") -> Path:
     """Create a minimal bare repository skeleton at ``folder`` (what ``git init --bare`` needs
-    to be recognised), without spawning git; objects are supplied via ``GIT_OBJECT_DIRECTORY``."""
+    to be recognised), without spawning git; objects are supplied via ``GIT_OBJECT_DIRECTORY``,
+    so ``object_format`` must be theirs."""
     for sub in ("objects", "refs/heads", "refs/tags"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
     (folder / "HEAD").write_text("ref: refs/heads/main\n")
-    (folder / "config").write_text("[core]\n\trepositoryformatversion = 0\n\tbare = true\n")
+    (folder / "config").write_text(shadow_config(object_format))
     return folder
 
 

@@ -199,7 +199,7 @@ def _relabel_base(repo: Path, entries: Entries, stages: dict[str, dict[int, tupl
     return changed
 
 
-def _inherit_settings(repo: Path, shadow: Path, ours: Entries) -> None:
+def _inherit_settings(repo: Path, shadow: Path, ours: Entries, object_format: str = "sha1") -> None:
     """Give the shadow repository the project's config and attributes, so merge drivers
     (``merge=union``, custom ``merge.<name>.driver``), rename settings and conflict style
     apply as they do for ``git merge`` in the project.
@@ -210,7 +210,8 @@ def _inherit_settings(repo: Path, shadow: Path, ours: Entries) -> None:
     config = git.git_dir(repo) / "config"
     common = git.objects_dir(repo).parent / "config"
     includes = "".join(f"\tpath = {c}\n" for c in dict.fromkeys((common, config)) if c.exists())
-    (shadow / "config").write_text(f"[include]\n{includes}[core]\n\tbare = true\n\tworktree =\n" if includes else
+    # the shadow's own format lines come last: included files must not override them
+    (shadow / "config").write_text(f"[include]\n{includes}{git.shadow_config(object_format)}[core]\n\tworktree =\n" if includes else
                                    (shadow / "config").read_text())
     lines: list[str] = []
     attributes = sorted((path, sha) for path, (mode, sha) in ours.items()
@@ -307,14 +308,14 @@ def merge_renders(
     # conflict markers read "HEAD" / "template-v2" rather than bare commit ids. The three
     # commits (the renders grafted onto the project's tree, and the project) are made
     # there by one git fast-import.
-    shadow = git.make_shadow_repo(scratch / "shadow.git")
+    shadow = git.make_shadow_repo(scratch / "shadow.git", git.object_format(head))
     objects = git.objects_dir(repo)
     b, t, o = git.synthetic_commits(shadow, objects, [
         ("template base render", git.tree_commands(ours_tree, prefix, base_render), ()),
         ("template target render", git.tree_commands(ours_tree, prefix, theirs_render), (0,)),
         ("project", git.tree_commands(ours_tree), (0,)),
     ], blobs=[record] if record is not None else [], known_blobs=(pending_blobs or {}).values())
-    _inherit_settings(repo, shadow, ours)
+    _inherit_settings(repo, shadow, ours, git.object_format(head))
     env = {"GIT_DIR": str(shadow), "GIT_OBJECT_DIRECTORY": str(objects)}
     label = _label(theirs_label)
     ref = shadow / "refs" / "heads" / label

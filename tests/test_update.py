@@ -603,3 +603,30 @@ def test_the_users_own_gitattributes_apply_to_the_renders(tmp_path, make_templat
     assert "run.bat" not in git(project, "diff", "--name-only")  # worktree and index agree
     assert git(project, "ls-files", "--", ".gitattributes").strip() == ".gitattributes"
     assert (project / ".gitattributes").read_text() == "* text=auto\n"
+
+
+@pytest.mark.parametrize("conflict", [False, True])
+def test_a_sha256_repository_is_updated_like_a_sha1_one(conflict, tmp_path, make_template):
+    """git's sha256 object format (``git init --object-format=sha256``): the merge inputs,
+    the index lines and the cached blobs all use the project's object ids."""
+    tpl = make_template(tmp_path, {"v1": {"README.md": README, "a.txt": "1\n", "gone.txt": "x\n"},
+                                   "v2": {"README.md": README + "\nv2 line\n", "a.txt": "2\n", "gone.txt": None,
+                                          "new.txt": "new\n"}})
+    project = generate(tpl, "v1", init_git=False)
+    git(project, "init", "-q", "-b", "main", "--object-format=sha256")
+    commit_all(project, "generated")
+    if conflict:
+        write(project / "a.txt", "mine\n")
+        commit_all(project, "edit")
+    for run in ("first", "cached"):  # the second run takes both renders from the render cache
+        if run == "cached":
+            git(project, "reset", "-q", "--hard")
+            git(project, "clean", "-qfd")
+        result = update_project(project, checkout="v2")
+        assert result.exit_code == (1 if conflict else 0)
+        assert (project / "new.txt").read_text() == "new\n" and not (project / "gone.txt").exists()
+        assert (project / "README.md").read_text().endswith("v2 line\n")
+        if conflict:
+            assert "<<<<<<<" in (project / "a.txt").read_text() and unmerged(project)
+        assert len(git(project, "rev-parse", "HEAD").strip()) == 64
+        git(project, "fsck", "--no-dangling")
