@@ -185,5 +185,6 @@ def render_at(repo: Path, source: TemplateSource, sha: str, directory: str | Non
     entries = render_entries(repo, rendered.project, attributes)
     if cache_key is not None and rendercache.cacheable_template(folder, rendered.context):
         volatile = tuple({cache_volatile, os.path.realpath(cache_volatile)})
-        rendercache.store(cache_key, repo, entries, rendered.context, dict(decided or {}), volatile=volatile)
+        rendercache.store(cache_key, repo, entries, rendered.context, dict(decided or {}), volatile=volatile,
+                          folder=rendered.project)
     return rendered, entries

@@ -171,6 +171,24 @@ def load(cache_key: str, repo: Path, present: AbstractSet[str] = frozenset(),
     return entries, context, decided
 
 
+def _blobs_from_files(folder: Path, entries: Entries, shas: list[str]) -> dict[str, bytes]:
+    """``{sha: bytes}`` for the blobs in ``shas`` whose file below ``folder`` (a symlink's
+    target, for mode 120000) holds exactly those bytes."""
+    wanted = set(shas)
+    found: dict[str, bytes] = {}
+    for path, (mode, sha) in entries.items():
+        if sha not in wanted or sha in found or mode == "160000":
+            continue
+        try:
+            target = folder / path
+            data = os.fsencode(os.readlink(target)) if mode == "120000" else target.read_bytes()
+        except OSError:
+            continue
+        if blob_sha(data, len(sha)) == sha:
+            found[sha] = data
+    return found
+
+
 def blob_sha(data: bytes, hex_length: int = 40) -> str:
     """The git object id of a blob holding ``data`` (what ``git hash-object --no-filters``
     prints): sha1 for a 40-digit id, sha256 for a 64-digit one (``extensions.objectFormat``)."""
@@ -179,9 +197,11 @@ def blob_sha(data: bytes, hex_length: int = 40) -> str:
 
 
 def store(cache_key: str, repo: Path, entries: Entries, context: dict[str, Any], decided: dict[str, Any], *,
-          volatile: tuple[str, ...]) -> None:
+          volatile: tuple[str, ...], folder: Path | None = None) -> None:
     """Keep a finished render: its entries, context and new-question answers, and the
-    bytes of its blobs (read from ``repo`` with one ``git cat-file --batch``).
+    bytes of its blobs: read from the rendered ``folder`` where a file's bytes are its
+    blob (no attribute or filter changed them when it was hashed), else from ``repo``
+    with one ``git cat-file --batch``.
 
     ``volatile`` holds this run's temporary folder, as given and resolved (part of the
     ``_repo_dir`` the template saw): a render whose files contain one of them depends on
@@ -200,7 +220,10 @@ def store(cache_key: str, repo: Path, entries: Entries, context: dict[str, Any],
         missing = sorted({sha for mode, sha in entries.values() if mode != "160000"
                           and not (blobs / sha[:2] / sha[2:]).is_file()})
         if missing:
-            found = git.read_blobs(repo, missing)
+            found = _blobs_from_files(folder, entries, missing) if folder is not None else {}
+            rest = [sha for sha in missing if sha not in found]
+            if rest:
+                found.update(git.read_blobs(repo, rest))
             marks = [v.encode("utf-8", "surrogateescape") for v in volatile]
             if len(found) != len(missing) or any(m in body for body in found.values() for m in marks):
                 return

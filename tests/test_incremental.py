@@ -57,6 +57,10 @@ SCENARIOS: dict[str, tuple[dict, dict, dict, bool]] = {
     "binary-both-changed": ({f"{S}/i.bin": b"\0\1\2" * 50}, {f"{S}/i.bin": b"\0\3\4" * 50}, {"i.bin": b"\0\5" * 50}, True),
     "exec-bit": ({f"{S}/run.sh": "#!/bin/sh\n"}, {f"{S}/run.sh": ("#!/bin/sh\nset -e\n", 0o755)}, {}, True),
     "crlf": ({f"{S}/s.bat": "a\r\nb\r\nc\r\nd\r\n"}, {f"{S}/s.bat": "A\r\nb\r\nc\r\nd\r\n"}, {"s.bat": "a\r\nb\r\nc\r\nD\r\n"}, True),
+    # the project's attributes turn the render's CRLF into LF when it is hashed: the blob is
+    # not the file's bytes (the render cache must store the blob)
+    "crlf-normalised-by-the-projects-attributes": ({f"{S}/s.bat": "a\r\nb\r\nc\r\n"}, {f"{S}/s.bat": "A\r\nb\r\nc\r\n"},
+                                                   {".gitattributes": "*.bat text eol=crlf\n"}, True),
     "add-add": ({f"{S}/README.md": README}, {f"{S}/.editorconfig": "space\n", f"{S}/.gitattributes": "* text\n"},
                 {".editorconfig": "tab\n", ".gitattributes": "* text\n"}, True),
     "empty-files": ({f"{S}/CHANGELOG.md": "x\n"}, {f"{S}/CHANGELOG.md": "", f"{S}/pkg/__init__.py": ""}, {}, True),
