@@ -263,6 +263,14 @@ def _dirs_from(path: Path, git_dir_line: str, common_line: str) -> tuple[Path, P
     return Path(git_dir_line), common
 
 
+def remember_bare(path: Path) -> None:
+    """Record that ``path`` is a plain bare repository (its git folder is itself, as for
+    the template mirrors this tool clones), so :func:`git_dir` and :func:`objects_dir`
+    need no git process for it."""
+    resolved = Path(path).resolve()
+    _GIT_DIRS.setdefault(resolved, (resolved, resolved))
+
+
 def locate_repo(path: Path) -> tuple[Path, str | None, str | None] | None:
     """``(work tree root, HEAD commit, HEAD tree)`` of the repository containing
     ``path`` (the shas ``None`` before the first commit), or ``None`` outside a work

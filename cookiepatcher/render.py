@@ -328,13 +328,16 @@ def _render_env(mode: str, template_dir: Path) -> Iterator[None]:
     old_modules = set(sys.modules)
     os.environ[RENDER_ENV] = mode
     sys.path.append(str(template_dir))
-    seed_dir = tempfile.mkdtemp(prefix="cp-seed-")
-    if mode == "upgrade":
-        Path(seed_dir, "sitecustomize.py").write_text(_HOOK_SITECUSTOMIZE)
-        os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (seed_dir, saved_env["PYTHONPATH"]) if p)
-    hook_tmp = Path(seed_dir, "tmp")
-    hook_tmp.mkdir()
-    os.environ["TMPDIR"] = tempfile.tempdir = str(hook_tmp)
+    # the seed and the hooks' temporary folder only matter where hooks run (cookiecutter
+    # looks for them in hooks/, a symlink included: ``cookiecutter.hooks.find_hook``)
+    seed_dir = tempfile.mkdtemp(prefix="cp-seed-") if os.path.isdir(template_dir / "hooks") else None
+    if seed_dir is not None:
+        if mode == "upgrade":
+            Path(seed_dir, "sitecustomize.py").write_text(_HOOK_SITECUSTOMIZE)
+            os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (seed_dir, saved_env["PYTHONPATH"]) if p)
+        hook_tmp = Path(seed_dir, "tmp")
+        hook_tmp.mkdir()
+        os.environ["TMPDIR"] = tempfile.tempdir = str(hook_tmp)
     try:
         yield
     finally:
@@ -350,7 +353,8 @@ def _render_env(mode: str, template_dir: Path) -> Iterator[None]:
             else:
                 os.environ[key] = value
         tempfile.tempdir = saved_tempdir
-        shutil.rmtree(seed_dir, ignore_errors=True)
+        if seed_dir is not None:
+            shutil.rmtree(seed_dir, ignore_errors=True)
 
 
 @contextlib.contextmanager

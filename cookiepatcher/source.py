@@ -375,4 +375,5 @@ def open_template(template: str, *, offline: bool = False, abbreviations: dict[s
                 os.replace(tmp, mirror)
                 _mark_fetched(mirror)
         source._fetched = True
+    git.remember_bare(mirror)  # cloned --bare above: its git folder is itself
     return source

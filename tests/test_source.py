@@ -216,3 +216,16 @@ def test_preloaded_lookups_ride_on_the_next_lookup_and_answer_right(tpl, monkeyp
     assert len(calls) == 1
     assert not source.has_commit(gone)  # not remembered as missing: looked up again
     assert len(calls) == 2  # and no second look after a fetch that fetched nothing
+
+
+def test_a_mirrors_git_folders_are_known_without_asking_git(tpl, monkeypatch):
+    import subprocess
+
+    from cookiepatcher import git as git_module
+
+    source = open_template(tpl.url)
+    asked = subprocess.run(["git", "rev-parse", "--absolute-git-dir", "--git-common-dir"], cwd=source.repo,
+                           capture_output=True, text=True, check=True).stdout.split()
+    monkeypatch.setattr(git_module, "run", lambda *a, **k: pytest.fail(f"git ran: {a}"))
+    assert git_module.git_dir(source.repo) == Path(asked[0]).resolve()
+    assert git_module.objects_dir(source.repo) == (source.repo / asked[1]).resolve() / "objects"
