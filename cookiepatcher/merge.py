@@ -357,7 +357,66 @@ def merge_renders(
                        ours_entries=project_ours, changes=changes)
 
 
-def render_entries(repo: Path, render_dir: Path, attributes: RepoAttributes | None = None) -> Entries:
-    """Entries of a rendered project folder hashed into ``repo`` (see :func:`tree_from_dir`)."""
+def render_entries(repo: Path, render_dir: Path, attributes: RepoAttributes | None = None, *,
+                   pending: dict[str, bytes] | None = None, object_format: str = "sha1") -> Entries:
+    """Entries of a rendered project folder hashed into ``repo`` (see :func:`tree_from_dir`).
+
+    Args:
+        pending: when given, ``repo`` is known to store files as they are (no attributes,
+            no ``core.autocrlf``: :func:`cookiepatcher.rendercache.hashes_verbatim`), so
+            the folder is hashed here (:func:`verbatim_entries`) and its blobs are added
+            to ``pending`` (``{sha: bytes}``) for the caller to write, instead of ``git add``
+            writing them; folders this cannot hash as ``git add`` would still go to git.
+        object_format: ``repo``'s object format (``"sha1"`` or ``"sha256"``).
+    """
+    if pending is not None and attributes is None:
+        found = verbatim_entries(render_dir, object_format)
+        if found is not None:
+            entries, blobs = found
+            pending.update(blobs)
+            return entries
     with tempfile.TemporaryDirectory(prefix="cp-hash-") as tmp:
         return tree_from_dir(repo, render_dir, Path(tmp), attributes)
+
+
+def verbatim_entries(folder: Path, object_format: str = "sha1") -> tuple[Entries, dict[str, bytes]] | None:
+    """``(entries, {sha: bytes})`` of every file below ``folder`` as ``git add -A -f`` with
+    ``core.fileMode`` and ``core.symlinks`` on stores them when no attribute or
+    ``core.autocrlf`` applies: the bytes as they are, mode 100755 when the owner may
+    execute the file (git's ``create_ce_mode``), else 100644, and 120000 with the target
+    for a symbolic link; empty folders leave nothing.
+
+    Returns ``None`` for what only git can decide: a ``.gitattributes`` of the folder's own,
+    a ``.git`` entry (a nested repository), or anything but files, links and folders.
+    """
+    import stat
+
+    from cookiepatcher.rendercache import blob_sha
+
+    hex_length = 64 if object_format == "sha256" else 40
+    entries: Entries = {}
+    blobs: dict[str, bytes] = {}
+    todo = [(folder, "")]
+    while todo:
+        where, rel = todo.pop()
+        with os.scandir(where) as listing:
+            for item in listing:
+                if item.name in (".git", ".gitattributes"):
+                    return None
+                path = rel + item.name
+                mode = item.stat(follow_symlinks=False).st_mode
+                if stat.S_ISLNK(mode):
+                    data, kind = os.fsencode(os.readlink(item.path)), "120000"
+                elif stat.S_ISDIR(mode):
+                    todo.append((Path(item.path), path + "/"))
+                    continue
+                elif stat.S_ISREG(mode):
+                    with open(item.path, "rb") as f:
+                        data = f.read()
+                    kind = "100755" if mode & stat.S_IXUSR else "100644"
+                else:
+                    return None
+                sha = blob_sha(data, hex_length)
+                entries[path] = (kind, sha)
+                blobs[sha] = data
+    return entries, blobs

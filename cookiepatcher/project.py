@@ -119,7 +119,8 @@ def render_at(repo: Path, source: TemplateSource, sha: str, directory: str | Non
               cache_only: bool = False, attributes: RepoAttributes | None = None,
               present: AbstractSet[str] = frozenset(),
               reads_output_dir: bool | None = None,
-              pending: dict[str, bytes] | None = None) -> tuple[Rendered, Entries] | None:
+              pending: dict[str, bytes] | None = None, verbatim: bool = False,
+              object_format: str = "sha1") -> tuple[Rendered, Entries] | None:
     """Render the template at ``sha`` with ``answers`` (kept verbatim) and hash it into ``repo``.
 
     Every render uses the same template and output paths under ``scratch``, so
@@ -144,6 +145,11 @@ def render_at(repo: Path, source: TemplateSource, sha: str, directory: str | Non
         pending: a cached render's blobs are added here (``{sha: bytes}``) instead of
             being written into ``repo``; the caller writes them before they are read
             (:func:`cookiepatcher.rendercache.load`).
+        verbatim: ``repo`` stores files as they are
+            (:func:`cookiepatcher.rendercache.hashes_verbatim`, and ``attributes`` is
+            ``None``): a new render is hashed without git, its blobs added to ``pending``
+            (:func:`cookiepatcher.merge.render_entries`).
+        object_format: ``repo``'s object format (``"sha1"`` or ``"sha256"``).
 
     Returns:
         The render (its context; the folder is temporary) and its entries in ``repo``'s
@@ -182,7 +188,8 @@ def render_at(repo: Path, source: TemplateSource, sha: str, directory: str | Non
 
     rendered = render(folder, out, answers, template=source.location, checkout=checkout, mode="upgrade", prompt=prompt,
                       output_dir_value=output_dir_value, repo_dir_value=repo_dir_value, answer_flag=answer_flag)
-    entries = render_entries(repo, rendered.project, attributes)
+    entries = render_entries(repo, rendered.project, attributes, pending=pending if verbatim else None,
+                             object_format=object_format)
     if cache_key is not None and rendercache.cacheable_template(folder, rendered.context):
         volatile = tuple({cache_volatile, os.path.realpath(cache_volatile)})
         rendercache.store(cache_key, repo, entries, rendered.context, dict(decided or {}), volatile=volatile,

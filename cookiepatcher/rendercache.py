@@ -91,19 +91,44 @@ def repo_fingerprint(repo: Path, config: list[tuple[str, str]] | None = None) ->
         config = git.config_values(repo, r"^(core|filter)\.")
     settings = [(k, v) for k, v in config if k.startswith(("core.", "filter."))]
     parts = [json.dumps(settings).encode("utf-8", "surrogateescape")]
-    paths = [git.objects_dir(repo).parent / "info" / "attributes"]
-    named = [v for k, v in settings if k == "core.attributesfile"]
-    if named:
-        paths.append(Path(os.path.expanduser(named[-1])))
-    else:
-        xdg = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-        paths.append(Path(xdg) / "git" / "attributes")
-    for path in paths:
+    for path in _attribute_files(repo, settings):
         try:
             parts.append(path.read_bytes())
         except OSError:
             parts.append(b"-")
     return hashlib.sha256(b"\0\0".join(parts)).hexdigest()
+
+
+def _attribute_files(repo: Path, config: list[tuple[str, str]]) -> list[Path]:
+    """The attribute files git reads for ``repo`` besides its work tree's (gitattributes(5)):
+    ``info/attributes`` and the user's (``core.attributesFile``, else the XDG one)."""
+    paths = [git.objects_dir(repo).parent / "info" / "attributes"]
+    named = [v for k, v in config if k == "core.attributesfile"]
+    if named:
+        paths.append(Path(os.path.expanduser(named[-1])))
+    else:
+        xdg = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+        paths.append(Path(xdg) / "git" / "attributes")
+    return paths
+
+
+#: the system-wide attributes file of the usual git builds (``$(prefix)/etc/gitattributes``)
+_SYSTEM_ATTRIBUTES = (Path("/etc/gitattributes"), Path("/usr/local/etc/gitattributes"))
+
+
+def hashes_verbatim(repo: Path, config: list[tuple[str, str]]) -> bool:
+    """Whether ``git add`` in ``repo`` stores files as they are, as far as its settings
+    tell: ``core.autocrlf`` is off and no attribute file outside the work tree exists
+    (:func:`_attribute_files`, the system one). The work tree's own ``.gitattributes``
+    are the caller's to check (:func:`cookiepatcher.merge.repo_attributes`).
+
+    ``config``: :func:`cookiepatcher.git.config_values` of at least the ``core.*`` keys.
+    """
+    autocrlf = next((v for k, v in reversed(config) if k == "core.autocrlf"), "false")
+    if autocrlf.lower() not in ("false", "no", "off", "0"):  # a bare key counts as true
+        return False
+    files = [*_attribute_files(repo, config), *([] if os.environ.get("GIT_ATTR_NOSYSTEM") else _SYSTEM_ATTRIBUTES)]
+    return not any(path.exists() for path in files)
 
 
 def cacheable_template(folder: Path, context: dict[str, Any]) -> bool:

@@ -374,6 +374,10 @@ def _compute(project, record, head_entries, scratch: Path, *, checkout, director
     config = git.config_values(project.root, r"^(core|filter|merge)\.|^extensions\.partialclone$|^remote\..*\.promisor$")
     conflict_style = next((v for k, v in reversed(config) if k == "merge.conflictstyle"), "")
     cached_renders = render_cache and rendercache.enabled()
+    # a repository that stores files as they are gets its renders hashed without git
+    # (their blobs go into the merge's fast-import with the cached ones)
+    options.update(verbatim=options["attributes"] is None and rendercache.hashes_verbatim(project.root, config),
+                   object_format=git.object_format(project.head))
     if cached_renders:
         # HEAD's blobs are all in the repository, except in a partial clone
         partial = any(k == "extensions.partialclone" or (k.endswith(".promisor") and v.lower() not in ("false", "no", "off", "0"))
@@ -402,8 +406,8 @@ def _compute(project, record, head_entries, scratch: Path, *, checkout, director
             base_entries = cached[1]
             theirs, theirs_entries = theirs_render(scratch / "theirs", repo_dir_value=same, only=target_only, pending=pending)
         elif hasattr(os, "fork") and PARALLEL_RENDERS:
-            # (the child's cache hit writes its blobs itself: its memory is its own)
-            join = _in_child(lambda: base_render(scratch / "base", repo_dir_value=same, only=base_only)[1])
+            # (the child writes its blobs itself: its memory is its own)
+            join = _in_child(lambda: base_render(scratch / "base", repo_dir_value=same, only=base_only, verbatim=False)[1])
             theirs, theirs_entries = theirs_render(scratch / "theirs", repo_dir_value=same, only=target_only, pending=pending)
             base_entries = join()
         else:

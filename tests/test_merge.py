@@ -482,3 +482,60 @@ def test_a_submodule_moved_with_its_folder_leaves_once_whatever_its_ignore_setti
     update_project(project, checkout="v2")
     index = git(project, "ls-files", "-s", "--", "src/vendor", "lib/vendor")
     assert "lib/vendor" in index and "src/vendor" not in index, index
+
+
+@pytest.mark.parametrize("object_format", ["sha1", "sha256"])
+def test_a_render_hashed_without_git_gets_the_entries_git_add_gives(object_format, tmp_path):
+    """Where a repository stores files as they are, renders are hashed in Python: the
+    entries (paths, modes, ids) must be those of ``git add -A -f``."""
+    import os
+
+    from cookiepatcher import merge
+
+    folder = tmp_path / "render"
+    files = {"README.md": b"# x\n", "run.sh": b"#!/bin/sh\n", "empty.txt": b"", "bin.dat": bytes(range(256)),
+             "crlf.bat": b"a\r\nb\r\n", "deep/er/f.py": b"x = 1\n", "\u00fcn\u00efcode/\u30d5.txt": b"u\n",
+             "with space.txt": b"s\n", "new\nline.txt": b"n\n"}
+    for rel, data in files.items():
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / rel).write_bytes(data)
+    (folder / "run.sh").chmod(0o755)
+    (folder / "group-exec-only.sh").write_bytes(b"g\n")
+    (folder / "group-exec-only.sh").chmod(0o654)
+    (folder / "empty-folder").mkdir()
+    os.symlink("README.md", folder / "link")
+    os.symlink("deep", folder / "folder-link")
+    os.symlink("nowhere", folder / "dangling")
+    repo = tmp_path / "repo"
+    git(tmp_path, "init", "-q", f"--object-format={object_format}", str(repo))
+    git(repo, "config", "core.autocrlf", "false")
+    by_git = merge.tree_from_dir(repo, folder, tmp_path)
+    found = merge.verbatim_entries(folder, object_format)
+    assert found is not None
+    entries, blobs = found
+    assert entries == by_git
+    assert {sha: blobs[sha] for _mode, sha in entries.values()} == {
+        sha: subprocess.run(["git", "cat-file", "-p", sha], cwd=repo, capture_output=True, check=True).stdout
+        for _mode, sha in by_git.values()}
+    (folder / "deep" / ".gitattributes").write_text("* text\n")
+    assert merge.verbatim_entries(folder, object_format) is None  # git's attribute rules decide
+
+
+def test_renders_go_to_git_wherever_attributes_or_autocrlf_apply(tmp_path, monkeypatch):
+    from cookiepatcher import rendercache
+
+    repo = tmp_path / "repo"
+    git(tmp_path, "init", "-q", str(repo))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("GIT_ATTR_NOSYSTEM", "1")
+    assert rendercache.hashes_verbatim(repo, [])
+    assert rendercache.hashes_verbatim(repo, [("core.autocrlf", "false")])
+    for value in ("true", "input", ""):
+        assert not rendercache.hashes_verbatim(repo, [("core.autocrlf", value)])
+    (repo / ".git" / "info").mkdir(exist_ok=True)
+    (repo / ".git" / "info" / "attributes").write_text("* text=auto\n")
+    assert not rendercache.hashes_verbatim(repo, [])
+    (repo / ".git" / "info" / "attributes").unlink()
+    (tmp_path / "xdg" / "git").mkdir(parents=True)
+    (tmp_path / "xdg" / "git" / "attributes").write_text("*.bat eol=crlf\n")
+    assert not rendercache.hashes_verbatim(repo, [])
