@@ -412,6 +412,19 @@ def synthetic_commits(git_dir: Path, objects: Path, commits: Sequence[tuple[str,
     return shas
 
 
+def write_blobs(repo: Path | str, blobs: Sequence[bytes]) -> None:
+    """Write ``blobs`` (file contents, stored as they are) into ``repo``'s object database
+    as one pack, with one ``git fast-import``.
+
+    Raises:
+        GitError: git failed.
+    """
+    if not blobs:
+        return
+    stream = [b"feature done\n", *(b"blob\ndata %d\n%s\n" % (len(data), data) for data in blobs), b"done\n"]
+    run(["-c", "fastimport.unpackLimit=0", "fast-import", "--quiet"], repo, input=b"".join(stream))
+
+
 def ls_tree(repo: Path, tree: str) -> dict[str, tuple[str, str]]:
     """All blobs/links/submodules below ``tree``: ``{path: (mode, sha)}`` (paths posix)."""
     if not tree:

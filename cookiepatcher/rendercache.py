@@ -10,18 +10,19 @@ render of the previous one.
 
 Layout under ``<cache>/renders/``::
 
-    index/<key[:2]>/<key>.json   {"entries": {path: [mode, sha]}, "context": {...}, "decided": {...}}
-    blobs/<sha[:2]>/<sha[2:]>    the bytes of each blob, as git stores them
-    trees/<key[:2]>/<key>/       template files extracted for incremental renders (:func:`template_tree`)
-    plans/<key[:2]>/<key>.json   the incremental plan for a pair of commits (:func:`cached_plan`),
-                                 or what a commit's files may read (:func:`cached_reads`)
+    index/<key[:2]>/<key>.render  one file per render: a JSON line {"entries": {path: [mode, sha]},
+                                  "context": {...}, "decided": {...}, "blobs": [[sha, size], ...]},
+                                  then the bytes of those blobs, as git stores them, one after another
+    trees/<key[:2]>/<key>/        template files extracted for incremental renders (:func:`template_tree`)
+    plans/<key[:2]>/<key>.json    the incremental plan for a pair of commits (:func:`cached_plan`),
+                                  or what a commit's files may read (:func:`cached_reads`)
 
-The blobs are written back into a project's object database with
-``git hash-object -w --no-filters --stdin-paths`` (the bytes are stored as they are,
-so the shas match), one process for all of them; an update instead hands them to the
-``git fast-import`` that writes its merge inputs (:func:`load`'s ``pending``). Anything
-unreadable or not matching counts as a miss, and the render runs.
-``COOKIEPATCHER_RENDER_CACHE=0`` turns the cache off.
+One file per render keeps the number of files written small (a fleet writes a render
+or two per repository). The blobs are written back into a project's object database
+with one ``git fast-import`` (the bytes are stored as they are, so the ids match); an
+update instead hands them to the ``git fast-import`` that writes its merge inputs
+(:func:`load`'s ``pending``). Anything unreadable or not matching its id counts as a
+miss, and the render runs. ``COOKIEPATCHER_RENDER_CACHE=0`` turns the cache off.
 """
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ from cookiepatcher import git
 from cookiepatcher.merge import Entries
 
 ENV = "COOKIEPATCHER_RENDER_CACHE"
-_FORMAT = 1
+_FORMAT = 2
 
 
 def enabled() -> bool:
@@ -158,40 +159,39 @@ def load(cache_key: str, repo: Path, present: AbstractSet[str] = frozenset(),
 
     Args:
         pending: when given, the blobs are not written: their bytes are added to it
-            (``{sha: bytes}``, each checked against its sha here), and the caller writes
-            them before anything reads them (``git fast-import``: :func:`cookiepatcher.merge.merge_renders`).
+            (``{sha: bytes}``), and the caller writes them before anything reads them
+            (``git fast-import``: :func:`cookiepatcher.merge.merge_renders`).
 
     Returns ``(entries, context, decided)`` or ``None`` (a miss: not cached, unreadable,
-    or a blob missing or not matching its sha).
+    or a blob not matching its sha).
     """
     if not enabled():
         return None
-    root = _root()
     try:
-        data = json.loads((root / "index" / cache_key[:2] / f"{cache_key}.json").read_text(encoding="utf-8"))
+        raw = (_root() / "index" / cache_key[:2] / f"{cache_key}.render").read_bytes()
+        end = raw.index(b"\n")
+        data = json.loads(raw[:end])
         entries = {path: (mode, sha) for path, (mode, sha) in data["entries"].items()}
         context, decided = dict(data["context"]), dict(data["decided"])
+        found: dict[str, bytes] = {}
+        pos = end + 1
+        for sha, size in data["blobs"]:
+            body = raw[pos:pos + size]
+            pos += size
+            if sha not in present:
+                if len(body) != size or blob_sha(body, len(sha)) != sha:
+                    return None
+                found[sha] = body
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    shas = sorted({sha for mode, sha in entries.values() if mode != "160000" and sha not in present})
-    if shas and pending is not None:
-        found: dict[str, bytes] = {}
-        for sha in shas:
-            try:
-                data = (root / "blobs" / sha[:2] / sha[2:]).read_bytes()
-            except OSError:
-                return None
-            if blob_sha(data, len(sha)) != sha:
-                return None
-            found[sha] = data
+    if not all(sha in found or sha in present for mode, sha in entries.values() if mode != "160000"):
+        return None
+    if pending is not None:
         pending.update(found)
-    elif shas:
-        paths = [root / "blobs" / sha[:2] / sha[2:] for sha in shas]
-        if not all(p.is_file() for p in paths):
-            return None
-        data_in = "".join(str(p) + "\n" for p in paths).encode()
-        proc = git.run(["hash-object", "-w", "--no-filters", "--stdin-paths"], repo, input=data_in, check=False)
-        if proc.returncode != 0 or proc.stdout.decode().split() != shas:
+    elif found:
+        try:
+            git.write_blobs(repo, list(found.values()))
+        except git.GitError:
             return None
     return entries, context, decided
 
@@ -235,27 +235,25 @@ def store(cache_key: str, repo: Path, entries: Entries, context: dict[str, Any],
     """
     if not enabled():
         return
+    shas = sorted({sha for mode, sha in entries.values() if mode != "160000"})
     try:
-        text = json.dumps({"entries": entries, "context": context, "decided": decided}, sort_keys=True)
+        found = _blobs_from_files(folder, entries, shas) if folder is not None else {}
+        rest = [sha for sha in shas if sha not in found]
+        if rest:
+            found.update(git.read_blobs(repo, rest))
+        marks = [v.encode("utf-8", "surrogateescape") for v in volatile]
+        if len(found) != len(shas) or any(m in body for body in found.values() for m in marks):
+            return
+        header = json.dumps({"entries": entries, "context": context, "decided": decided,
+                             "blobs": [[sha, len(found[sha])] for sha in shas]}, sort_keys=True)
     except (TypeError, ValueError):  # answers that JSON cannot hold: do not cache
         return
-    root = _root()
+    except (OSError, git.GitError):
+        return
     try:
-        blobs = root / "blobs"
-        missing = sorted({sha for mode, sha in entries.values() if mode != "160000"
-                          and not (blobs / sha[:2] / sha[2:]).is_file()})
-        if missing:
-            found = _blobs_from_files(folder, entries, missing) if folder is not None else {}
-            rest = [sha for sha in missing if sha not in found]
-            if rest:
-                found.update(git.read_blobs(repo, rest))
-            marks = [v.encode("utf-8", "surrogateescape") for v in volatile]
-            if len(found) != len(missing) or any(m in body for body in found.values() for m in marks):
-                return
-            for sha, body in found.items():
-                _write_atomic(blobs / sha[:2] / sha[2:], body)
-        _write_atomic(root / "index" / cache_key[:2] / f"{cache_key}.json", text.encode("utf-8"))
-    except (OSError, ValueError, git.GitError):
+        _write_atomic(_root() / "index" / cache_key[:2] / f"{cache_key}.render",
+                      b"".join([header.encode("utf-8"), b"\n", *(found[sha] for sha in shas)]))
+    except OSError:
         return
 
 

@@ -111,3 +111,15 @@ def test_batch_answers_info_and_contents_requests_in_order(name, tmp_path):
                                ("contents", "HEAD:missing"), ("info", "HEAD^{tree}"), ("contents", "HEAD")])
     assert answers == [(rev("HEAD"), "commit", None), (blob, "blob", b"bytes\x00\r\n"), (None, None, None),
                        (None, None, None), (rev("HEAD^{tree}"), "tree", None), (rev("HEAD"), "commit", commit)]
+
+
+def test_write_blobs_stores_the_bytes_as_they_are(tmp_path):
+    repo = tmp_path / "r"
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    (repo / ".gitattributes").write_text("* text eol=crlf\n")  # must not apply: bytes go in as they are
+    datas = [b"", b"a\nb\n", b"\x00\xff\r\n" * 10]
+    git.write_blobs(repo, datas)
+    for data in datas:
+        sha = subprocess.run(["git", "hash-object", "--no-filters", "--stdin"], cwd=repo, input=data,
+                             capture_output=True, check=True).stdout.decode().strip()
+        assert subprocess.run(["git", "cat-file", "blob", sha], cwd=repo, capture_output=True, check=True).stdout == data

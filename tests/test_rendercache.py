@@ -50,7 +50,7 @@ def test_cached_renders_give_the_same_upgrade(name: str, tmp_path: Path, monkeyp
     monkeypatch.delenv(rendercache.ENV)
     cold = _update_copy(proj, dest)
     hooks = any(p.startswith("hooks/") for p in {**v1, **v2})
-    assert bool(list((Path(os.environ["COOKIEPATCHER_CACHE_DIR"]) / "renders" / "index").rglob("*.json"))) != hooks
+    assert bool(list((Path(os.environ["COOKIEPATCHER_CACHE_DIR"]) / "renders" / "index").rglob("*.render"))) != hooks
     rendered = []
     real = project.render
     monkeypatch.setattr(project, "render", lambda *a, **k: rendered.append(1) or real(*a, **k))
@@ -83,12 +83,13 @@ def test_a_damaged_cache_is_a_miss(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     dest = tmp_path / "work" / "copy"
     first = _update_copy(proj, dest)
     cache = Path(os.environ["COOKIEPATCHER_CACHE_DIR"]) / "renders"
-    blobs = sorted(p for p in (cache / "blobs").rglob("*") if p.is_file())
-    assert blobs
-    for p in blobs:  # same length, other bytes: the sha check must catch it
-        p.write_bytes(b"x" * len(p.read_bytes()))
-    for p in (cache / "index").rglob("*.json"):
-        json.loads(p.read_text())  # still valid JSON: only the blobs are wrong
+    renders = sorted((cache / "index").rglob("*.render"))
+    assert renders
+    for p in renders:  # same length, other bytes: the sha check must catch it
+        raw = p.read_bytes()
+        end = raw.index(b"\n")
+        json.loads(raw[:end])  # the header stays valid JSON: only the blobs are wrong
+        p.write_bytes(raw[:end + 1] + b"x" * (len(raw) - end - 1))
     rendered = []
     real = project.render
     monkeypatch.setattr(project, "render", lambda *a, **k: rendered.append(1) or real(*a, **k))
@@ -104,7 +105,7 @@ def test_renders_showing_the_temporary_template_folder_are_not_kept(tmp_path: Pa
     proj = generate_at_v1(tmp_path, tpl, {})
     _update_copy(proj, tmp_path / "work" / "copy")
     cache = Path(os.environ["COOKIEPATCHER_CACHE_DIR"]) / "renders" / "index"
-    assert not list(cache.rglob("*.json"))
+    assert not list(cache.rglob("*.render"))
 
 
 def test_new_question_defaults_come_back_from_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -227,3 +228,21 @@ def test_blob_ids_computed_here_are_gits(object_format: str, tmp_path: Path) -> 
         sha = subprocess.run(["git", "hash-object", "--no-filters", "--stdin"], cwd=repo, input=data,
                              capture_output=True, check=True).stdout.decode().strip()
         assert rendercache.blob_sha(data, len(sha)) == sha
+
+
+def test_a_cached_render_is_written_into_a_repository_that_never_had_it(tmp_path: Path) -> None:
+    """:func:`rendercache.load` without ``pending`` writes the blobs itself (one fast-import)."""
+    from cookiepatcher import merge
+
+    folder = tmp_path / "render"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.txt").write_bytes(b"a\r\n")
+    (folder / "sub" / "b.bin").write_bytes(bytes(range(256)))
+    first, second = tmp_path / "first", tmp_path / "second"
+    for repo in (first, second):
+        subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    entries = merge.tree_from_dir(first, folder, tmp_path)
+    rendercache.store("k" * 64, first, entries, {"name": "x"}, {}, volatile=(str(tmp_path / "nowhere"),), folder=folder)
+    assert rendercache.load("k" * 64, second) == (entries, {"name": "x"}, {})
+    for _mode, sha in entries.values():
+        subprocess.run(["git", "cat-file", "-e", sha], cwd=second, check=True)

@@ -194,7 +194,7 @@ def test_repo_dir_through_symlinked_tmpdir(tmp_path, monkeypatch):
         r = update_project(dest, checkout="v3", no_input=True)
         results[name] = _outcome(dest, r)
         print(name, r.exit_code, [(f.path, f.status) for f in r.files])
-    idx = list((Path(os.environ["COOKIEPATCHER_CACHE_DIR"]) / "renders" / "index").rglob("*.json"))
+    idx = list((Path(os.environ["COOKIEPATCHER_CACHE_DIR"]) / "renders" / "index").rglob("*.render"))
     print("cached renders:", len(idx))
     assert results["off"] == results["on"]
 
