@@ -86,11 +86,15 @@ def _quiet_cookiecutter_log() -> None:
 
 
 def preload() -> None:
-    """Import what a render needs (Jinja, cookiecutter, its extensions), so processes
-    forked afterwards (``cookiepatcher fleet``) do not each pay for the imports."""
+    """Import what a render needs (Jinja, cookiecutter, its extensions, and the text
+    codecs binaryornot tries on every file cookiecutter renders), so processes forked
+    afterwards (``cookiepatcher fleet``) do not each pay for the imports."""
     import arrow  # noqa: F401
     import jinja2  # noqa: F401
+    from binaryornot.helpers import is_binary_string
     from cookiecutter import extensions, generate, prompt  # noqa: F401
+
+    is_binary_string("text, then bytes no codec takes: \u00e9\u4e2d".encode() + bytes(range(128, 256)))
 
 
 def _bytecode_cache(folder: Path) -> Any:
@@ -127,15 +131,18 @@ def _bytecode_cache(folder: Path) -> Any:
     return _SafeBytecodeCache(str(folder))
 
 
-def _cached_from_string(env: Any) -> Any:
+def _cached_from_string(env: Any, volatile: tuple[str, ...] = ()) -> Any:
     """``env.from_string`` that keeps compiled code in ``env.bytecode_cache`` as Jinja's
     loaders do for template files (``jinja2.loaders.BaseLoader.load``): cookiecutter
     renders file and folder names with ``from_string``, which Jinja compiles every time.
-    The entry is keyed by the text's sha1 (:func:`_bytecode_cache`)."""
+    The entry is keyed by the text's sha1 (:func:`_bytecode_cache`). Texts holding one of
+    the ``volatile`` strings (this render's output folder: cookiecutter renders folder
+    names joined to it, ``cookiecutter.generate.render_and_create_dir``) are compiled
+    without the cache, where they would only add an entry no later run reads."""
     original = env.from_string
 
     def from_string(source: Any, globals: Any = None, template_class: Any = None) -> Any:
-        if not isinstance(source, str):  # a parsed template: nothing to look up
+        if not isinstance(source, str) or any(v in source for v in volatile):  # nothing to look up
             return original(source, globals, template_class)
         cache = env.bytecode_cache
         bucket = cache.get_bucket(env, "<from_string>", None, source)
@@ -150,7 +157,7 @@ def _cached_from_string(env: Any) -> Any:
 
 
 @contextlib.contextmanager
-def _compiled_template_cache() -> Iterator[None]:
+def _compiled_template_cache(volatile: tuple[str, ...] = ()) -> Iterator[None]:
     """Let cookiecutter's Jinja environments keep compiled templates (file contents, and
     file and folder names: :func:`_cached_from_string`) across runs, in
     ``<cache>/jinja/<config>/`` (Jinja's own ``FileSystemBytecodeCache``).
@@ -163,6 +170,8 @@ def _compiled_template_cache() -> Iterator[None]:
     to the template folder (cookiecutter renders inside it), so entries are shared
     between renders and runs. Off with ``COOKIEPATCHER_RENDER_CACHE=0``; without a usable
     cache folder nothing is cached, and a damaged entry is compiled again.
+    ``volatile``: texts holding one of these strings are not kept
+    (:func:`_cached_from_string`).
     """
     import hashlib
 
@@ -197,7 +206,7 @@ def _compiled_template_cache() -> Iterator[None]:
         if not os.access(folder, os.W_OK | os.X_OK):
             return env
         env.bytecode_cache = _bytecode_cache(folder)
-        env.from_string = _cached_from_string(env)
+        env.from_string = _cached_from_string(env, volatile)
         return env
 
     generate.create_env_with_context = create_env_with_context
@@ -521,7 +530,9 @@ def render(
     context["_cookiecutter"] = {k: v for k, v in context["cookiecutter"].items() if not k.startswith("_")}
     det = _deterministic() if mode == "upgrade" else contextlib.nullcontext()
     hook_output = _hook_output_to_stderr() if mode == "upgrade" else contextlib.nullcontext()
-    with det, _compiled_template_cache(), _plain_names(), _render_env(mode, template_dir), hook_output:
+    # names joined to the output folder differ from run to run: not worth keeping compiled
+    volatile = tuple({str(output_dir), os.path.realpath(output_dir)})
+    with det, _compiled_template_cache(volatile), _plain_names(), _render_env(mode, template_dir), hook_output:
         try:
             if prompt is not None:
                 values = prompt(context)

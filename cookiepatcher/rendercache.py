@@ -26,6 +26,7 @@ miss, and the render runs. ``COOKIEPATCHER_RENDER_CACHE=0`` turns the cache off.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -59,6 +60,7 @@ _RENDER_CODE = ("render.py", "answers.py", "project.py", "incremental.py", "merg
 _COOKIECUTTER_CODE = ("generate.py", "environment.py", "extensions.py", "hooks.py", "prompt.py", "utils.py", "VERSION.txt")
 
 
+@functools.cache  # the code does not change while this process runs
 def _code_digest() -> str:
     """sha256 of the rendering code itself, cookiepatcher's and cookiecutter's: any
     change to it (a new release, or a developer's edit) starts a new cache. Read from

@@ -194,6 +194,18 @@ def test_compiled_templates_of_two_versions_of_a_file_are_both_kept(tmp_path, mo
     assert [s for s in compiled if "{{" in s] == [], "the second round compiled file contents or names again"
 
 
+def test_names_holding_the_output_folder_are_not_kept_compiled(tmp_path):
+    """cookiecutter renders folder names joined to the output folder, which differs from
+    run to run: keeping them would add cache entries on every render."""
+    tpl = _template(tmp_path / "t", {"{{cookiecutter.project_slug}}/sub/{{cookiecutter.name}}/f.txt": "x\n"})
+    jinja = Path(os.environ["COOKIEPATCHER_CACHE_DIR"]) / "jinja"
+    counts = []
+    for n in range(3):
+        assert (_render(tpl, tmp_path / f"o{n}").project / "sub" / "x" / "f.txt").read_text() == "x\n"
+        counts.append(sum(1 for d in jinja.iterdir() for _f in d.iterdir()))
+    assert counts[0] == counts[1] == counts[2] > 0
+
+
 def test_templates_with_their_own_extensions_are_not_compiled_into_the_cache(tmp_path):
     tpl = _template(tmp_path / "t", {"{{cookiecutter.project_slug}}/a.txt": "{{ cookiecutter.name | shout }}\n",
                                      "local_ext.py": "from jinja2.ext import Extension\n\n"
