@@ -379,6 +379,24 @@ def render_entries(repo: Path, render_dir: Path, attributes: RepoAttributes | No
         return tree_from_dir(repo, render_dir, Path(tmp), attributes)
 
 
+#: files larger than this are hashed by git, not read into memory (:func:`verbatim_entries`)
+VERBATIM_MAX_BYTES = 8 * 1024 * 1024
+
+
+def _git_special_name(name: str, link: bool) -> bool:
+    """Whether git may refuse a path holding the component ``name`` or give it a meaning
+    of its own (``verify_path``/``is_ntfs_dotgit`` in git's read-cache.c and path.c, with
+    ``core.protectNTFS`` on): ``.git`` in any case, with trailing dots or spaces or an
+    NTFS stream (``.git::$INDEX_ALLOCATION``), its short name ``git~1``; for a symbolic
+    link, any ``.git*`` name or a short name (``gitmod~1``). Erring towards ``True`` only
+    costs a ``git add``."""
+    lowered = name.lower()
+    trimmed = lowered.split(":", 1)[0].rstrip(". ")
+    if trimmed in (".git", "git~1", ".", "..", ""):
+        return True
+    return link and (lowered.startswith(".git") or "~" in lowered)
+
+
 def verbatim_entries(folder: Path, object_format: str = "sha1") -> tuple[Entries, dict[str, bytes]] | None:
     """``(entries, {sha: bytes})`` of every file below ``folder`` as ``git add -A -f`` with
     ``core.fileMode`` and ``core.symlinks`` on stores them when no attribute or
@@ -387,7 +405,10 @@ def verbatim_entries(folder: Path, object_format: str = "sha1") -> tuple[Entries
     for a symbolic link; empty folders leave nothing.
 
     Returns ``None`` for what only git can decide: a ``.gitattributes`` of the folder's own,
-    a ``.git`` entry (a nested repository), or anything but files, links and folders.
+    a name git may refuse or treat as special (:func:`_git_special_name`: ``.git`` in any
+    case or NTFS spelling, ``git~1``, a ``.git*`` symbolic link), anything but files,
+    links and folders, or a file larger than :data:`VERBATIM_MAX_BYTES` (kept out of
+    memory).
     """
     import stat
 
@@ -401,16 +422,16 @@ def verbatim_entries(folder: Path, object_format: str = "sha1") -> tuple[Entries
         where, rel = todo.pop()
         with os.scandir(where) as listing:
             for item in listing:
-                if item.name in (".git", ".gitattributes"):
+                mode = item.stat(follow_symlinks=False).st_mode
+                if item.name == ".gitattributes" or _git_special_name(item.name, stat.S_ISLNK(mode)):
                     return None
                 path = rel + item.name
-                mode = item.stat(follow_symlinks=False).st_mode
                 if stat.S_ISLNK(mode):
                     data, kind = os.fsencode(os.readlink(item.path)), "120000"
                 elif stat.S_ISDIR(mode):
                     todo.append((Path(item.path), path + "/"))
                     continue
-                elif stat.S_ISREG(mode):
+                elif stat.S_ISREG(mode) and item.stat(follow_symlinks=False).st_size <= VERBATIM_MAX_BYTES:
                     with open(item.path, "rb") as f:
                         data = f.read()
                     kind = "100755" if mode & stat.S_IXUSR else "100644"

@@ -164,7 +164,7 @@ def render_at(repo: Path, source: TemplateSource, sha: str, directory: str | Non
         cache_key = rendercache.key(template=source.location, commit=sha, directory=directory, answers=answers,
                                     checkout=checkout, output_dir=output_dir_value if reads_output_dir else None, only=only,
                                     repo_dir=None if repo_dir_value is None else "shared",
-                                    repo=repo_fingerprint or rendercache.repo_fingerprint(repo),
+                                    repo=repo_fingerprint or rendercache.repo_fingerprint(repo), object_format=object_format,
                                     attributes=None if attributes is None else
                                     (attributes[0], {d: hashlib.sha256(b).hexdigest() for d, b in attributes[1].items()}))
         hit = rendercache.load(cache_key, repo, present, pending)

@@ -115,22 +115,40 @@ def _attribute_files(repo: Path, config: list[tuple[str, str]]) -> list[Path]:
     return paths
 
 
-#: the system-wide attributes file of the usual git builds (``$(prefix)/etc/gitattributes``)
-_SYSTEM_ATTRIBUTES = (Path("/etc/gitattributes"), Path("/usr/local/etc/gitattributes"))
+def _system_attribute_files() -> list[Path]:
+    """Where git's system-wide attributes file may be: ``$(prefix)/etc/gitattributes``, or
+    ``/etc/gitattributes`` for a git installed under ``/usr`` (git's Makefile), the
+    prefix guessed from where ``git`` is."""
+    prefix = Path(os.path.realpath(git._git_exe())).parent.parent
+    return [Path("/etc/gitattributes"), prefix / "etc" / "gitattributes"]
+
+
+def _false(value: str | None) -> bool:
+    """git's reading of a boolean setting as false (``git-config(1)``); unset is false."""
+    return value is None or value.strip().lower() in ("false", "no", "off", "0")
 
 
 def hashes_verbatim(repo: Path, config: list[tuple[str, str]]) -> bool:
     """Whether ``git add`` in ``repo`` stores files as they are, as far as its settings
-    tell: ``core.autocrlf`` is off and no attribute file outside the work tree exists
-    (:func:`_attribute_files`, the system one). The work tree's own ``.gitattributes``
-    are the caller's to check (:func:`cookiepatcher.merge.repo_attributes`).
+    tell: ``core.autocrlf`` is off, no attribute file outside the work tree exists
+    (:func:`_attribute_files`, the system one unless ``GIT_ATTR_NOSYSTEM``), and paths
+    are taken as they are (``core.ignoreCase``, ``core.precomposeUnicode`` and
+    ``core.protectHFS`` off). The work tree's own ``.gitattributes`` are the caller's to
+    check (:func:`cookiepatcher.merge.repo_attributes`).
 
     ``config``: :func:`cookiepatcher.git.config_values` of at least the ``core.*`` keys.
     """
-    autocrlf = next((v for k, v in reversed(config) if k == "core.autocrlf"), "false")
-    if autocrlf.lower() not in ("false", "no", "off", "0"):  # a bare key counts as true
+    def last(key: str) -> str | None:
+        return next((v for k, v in reversed(config) if k == key), None)
+
+    if not _false(last("core.autocrlf") if last("core.autocrlf") != "" else "true"):  # a bare key is true
         return False
-    files = [*_attribute_files(repo, config), *([] if os.environ.get("GIT_ATTR_NOSYSTEM") else _SYSTEM_ATTRIBUTES)]
+    if any(not _false(last(k) if last(k) != "" else "true")
+           for k in ("core.ignorecase", "core.precomposeunicode", "core.protecthfs")):
+        return False
+    files = _attribute_files(repo, config)
+    if _false(os.environ.get("GIT_ATTR_NOSYSTEM")):
+        files += _system_attribute_files()
     return not any(path.exists() for path in files)
 
 

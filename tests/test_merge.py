@@ -539,3 +539,54 @@ def test_renders_go_to_git_wherever_attributes_or_autocrlf_apply(tmp_path, monke
     (tmp_path / "xdg" / "git").mkdir(parents=True)
     (tmp_path / "xdg" / "git" / "attributes").write_text("*.bat eol=crlf\n")
     assert not rendercache.hashes_verbatim(repo, [])
+    (tmp_path / "xdg" / "git" / "attributes").unlink()
+    for key in ("core.ignorecase", "core.precomposeunicode", "core.protecthfs"):
+        assert not rendercache.hashes_verbatim(repo, [(key, "true")])
+        assert rendercache.hashes_verbatim(repo, [(key, "false")])
+    system = tmp_path / "etc" / "gitattributes"
+    system.parent.mkdir()
+    system.write_text("* text=auto\n")
+    monkeypatch.setattr(rendercache, "_system_attribute_files", lambda: [system])
+    assert rendercache.hashes_verbatim(repo, [])  # GIT_ATTR_NOSYSTEM=1
+    for value in ("0", "false", "no"):  # git reads the variable as a boolean
+        monkeypatch.setenv("GIT_ATTR_NOSYSTEM", value)
+        assert not rendercache.hashes_verbatim(repo, [])
+    monkeypatch.delenv("GIT_ATTR_NOSYSTEM")
+    assert not rendercache.hashes_verbatim(repo, [])
+
+
+@pytest.mark.parametrize("name", [".GIT", ".Git", "git~1", "GIT~1", ".git.", ".git ", ".git::$INDEX_ALLOCATION"])
+def test_names_git_refuses_are_left_to_git(name, tmp_path):
+    """``git add`` refuses these (``.git`` in any case or NTFS spelling); hashing them in
+    Python would put into a tree what git never would."""
+    from cookiepatcher import merge
+
+    folder = tmp_path / "render"
+    (folder / "sub" / name).mkdir(parents=True)
+    (folder / "sub" / name / "config").write_text("x\n")
+    assert merge.verbatim_entries(folder) is None
+
+
+def test_special_symlinks_are_left_to_git_and_ordinary_dotfiles_are_not(tmp_path):
+    import os
+
+    from cookiepatcher import merge
+
+    folder = tmp_path / "render"
+    (folder / ".github" / "workflows").mkdir(parents=True)
+    (folder / ".github" / "workflows" / "ci.yml").write_text("on: push\n")
+    (folder / ".gitignore").write_text("*.pyc\n")
+    (folder / ".gitkeep").write_text("")
+    assert merge.verbatim_entries(folder) is not None
+    os.symlink(".gitignore", folder / ".gitmodules")
+    assert merge.verbatim_entries(folder) is None
+
+
+def test_large_files_are_left_to_git(tmp_path, monkeypatch):
+    from cookiepatcher import merge
+
+    folder = tmp_path / "render"
+    folder.mkdir()
+    (folder / "big.bin").write_bytes(b"x" * 100)
+    monkeypatch.setattr(merge, "VERBATIM_MAX_BYTES", 99)
+    assert merge.verbatim_entries(folder) is None

@@ -612,6 +612,10 @@ def test_a_sha256_repository_is_updated_like_a_sha1_one(conflict, tmp_path, make
     tpl = make_template(tmp_path, {"v1": {"README.md": README, "a.txt": "1\n", "gone.txt": "x\n"},
                                    "v2": {"README.md": README + "\nv2 line\n", "a.txt": "2\n", "gone.txt": None,
                                           "new.txt": "new\n"}})
+    # a sha1 project of the same template first: its cached renders must not serve the sha256 one
+    sha1_project = generate(tpl, "v1", output_dir=tmp_path / "sha1")
+    git(sha1_project, "config", "core.repositoryformatversion", "1")  # as in a partial clone: same core.* settings
+    assert update_project(sha1_project, checkout="v2").exit_code == 0
     project = generate(tpl, "v1", init_git=False)
     git(project, "init", "-q", "-b", "main", "--object-format=sha256")
     commit_all(project, "generated")
