@@ -60,9 +60,8 @@ def run(
     # `git -C` instead of cwd=, an absolute git and close_fds=False let subprocess use
     # posix_spawn (vfork) rather than fork: markedly cheaper for ~40 git calls per update.
     # Python opens its own files non-inheritable, so nothing leaks into git.
-    cmd = [_git_exe(), *(["-C", str(cwd)] if cwd is not None else []), *args]
     proc = subprocess.run(
-        cmd, env=_base_env(env), input=input, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        _command(args, cwd), env=_base_env(env), input=input, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         close_fds=die_with_parent,
         preexec_fn=_die_with_parent if die_with_parent and sys.platform == "linux" else None,
     )
@@ -99,9 +98,13 @@ class Started:
 def start(args: Sequence[str], cwd: Path | str | None = None, *, env: Mapping[str, str] | None = None) -> Started:
     """Start ``git ARGS`` (stdin closed) and return without waiting, so that read-only
     git commands run side by side; :meth:`Started.wait` collects the result."""
-    cmd = [_git_exe(), *(["-C", str(cwd)] if cwd is not None else []), *args]
-    return Started(args, subprocess.Popen(cmd, env=_base_env(env), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                          stderr=subprocess.PIPE, close_fds=False))
+    return Started(args, subprocess.Popen(_command(args, cwd), env=_base_env(env), stdin=subprocess.DEVNULL,
+                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, close_fds=False))
+
+
+def _command(args: Sequence[str], cwd: Path | str | None) -> list[str]:
+    """``git [-C cwd] ARGS`` with git's absolute path."""
+    return [_git_exe(), *(["-C", str(cwd)] if cwd is not None else []), *args]
 
 
 def _command_name(args: Sequence[str]) -> str:
@@ -153,15 +156,11 @@ def version() -> tuple[int, int]:
 
 
 def resolve_many(repo: Path | str, revs: Sequence[str]) -> list[str | None]:
-    """Resolve several revisions with one ``git cat-file --batch-check``; ``None`` = missing.
+    """Resolve several revisions with one git process (:func:`batch`); ``None`` = missing.
 
     Each item is any revision git accepts (``v2^{commit}``, ``refs/heads/main``, a sha).
     """
-    if not revs:
-        return []
-    data = "".join(r + "\n" for r in revs).encode()
-    lines = run(["cat-file", "--batch-check=%(objectname)"], repo, input=data).stdout.decode().splitlines()
-    return [None if (ln.endswith(" missing") or ln.endswith(" ambiguous") or " " in ln) else ln for ln in lines]
+    return [sha for sha, _kind, _contents in batch(repo, [("info", rev) for rev in revs])]
 
 
 def batch(repo: Path | str, requests: Sequence[tuple[str, str]]) -> list[tuple[str | None, str | None, bytes | None]]:
@@ -219,25 +218,12 @@ def error_line(stderr: bytes | str) -> str | None:
 
 
 def read_blobs(repo: Path | str, shas: Sequence[str]) -> dict[str, bytes]:
-    """The bytes of several blobs with one ``git cat-file --batch``: ``{sha: bytes}``;
+    """The bytes of several blobs with one git process (:func:`batch`): ``{sha: bytes}``;
     a sha that is missing or not a blob is left out."""
     wanted = list(dict.fromkeys(shas))
-    if not wanted:
-        return {}
-    raw = run(["cat-file", "--batch"], repo, input="".join(s + "\n" for s in wanted).encode()).stdout
-    blobs: dict[str, bytes] = {}
-    pos = 0
-    for sha in wanted:
-        end = raw.index(b"\n", pos)
-        header = raw[pos:end].decode().split(" ")
-        pos = end + 1
-        if len(header) != 3:  # "<sha> missing"
-            continue
-        size = int(header[2])
-        if header[1] == "blob" and header[0] == sha:
-            blobs[sha] = raw[pos:pos + size]
-        pos += size + 1
-    return blobs
+    answers = batch(repo, [("contents", sha) for sha in wanted])
+    return {sha: contents for sha, (found, kind, contents) in zip(wanted, answers)
+            if kind == "blob" and found == sha and contents is not None}
 
 
 def toplevel(path: Path) -> Path | None:
@@ -295,6 +281,13 @@ def config_values(repo: Path, pattern: str) -> list[tuple[str, str]]:
     raw = run(["config", "-z", "--get-regexp", pattern], repo, check=False).stdout
     items = [item.split(b"\n", 1) for item in raw.split(b"\0") if item]
     return [(k.decode("utf-8", "surrogateescape"), v[0].decode("utf-8", "surrogateescape") if v else "") for k, *v in items]
+
+
+def config_true(value: str | None) -> bool:
+    """A boolean setting's value as git reads it (git-config(1)): ``None`` (unset) and
+    ``false``/``no``/``off``/``0`` are false; anything else, a bare key (``""`` from
+    :func:`config_values`) included, is true."""
+    return value is not None and value.strip().lower() not in ("false", "no", "off", "0")
 
 
 def git_dir(path: Path) -> Path:
@@ -371,6 +364,16 @@ def blob_mark(index: int) -> str:
     return f":{index + 1}"
 
 
+#: git fast-import writing one pack (``fastimport.unpackLimit=0``: no ``unpack-objects``
+#: child turning a small import into loose objects)
+_FAST_IMPORT = ["-c", "fastimport.unpackLimit=0", "fast-import", "--quiet"]
+
+
+def _fi_blob(data: bytes, mark: str | None = None) -> bytes:
+    """A ``blob`` command of a fast-import stream (git-fast-import(1)), with ``mark`` if given."""
+    return b"blob\n%sdata %d\n%s\n" % (b"mark %s\n" % mark.encode() if mark else b"", len(data), data)
+
+
 def synthetic_commits(git_dir: Path, objects: Path, commits: Sequence[tuple[str, bytes, Sequence[int]]],
                       blobs: Sequence[bytes] = (), known_blobs: Iterable[bytes] = ()) -> list[str]:
     """Create commits with one ``git fast-import`` and return their shas (no ref of a
@@ -391,11 +394,8 @@ def synthetic_commits(git_dir: Path, objects: Path, commits: Sequence[tuple[str,
     ``unpack-objects`` child).
     """
     ident = _SYNTH_IDENT
-    stream = [b"feature done\n"]
-    for data in known_blobs:
-        stream.append(b"blob\ndata %d\n%s\n" % (len(data), data))
-    for i, data in enumerate(blobs):
-        stream.append(b"blob\nmark %s\ndata %d\n%s\n" % (blob_mark(i).encode(), len(data), data))
+    stream = [b"feature done\n", *(_fi_blob(data) for data in known_blobs),
+              *(_fi_blob(data, blob_mark(i)) for i, data in enumerate(blobs))]
     first = len(blobs) + 1  # the commits' marks follow the blobs'
     for i, (message, changes, parents) in enumerate(commits):
         body = message.encode() + b"\n"
@@ -406,7 +406,7 @@ def synthetic_commits(git_dir: Path, objects: Path, commits: Sequence[tuple[str,
         stream.append(changes + b"\n")
     stream += [b"get-mark :%d\n" % (first + i) for i in range(len(commits))] + [b"done\n"]
     env = {"GIT_DIR": str(git_dir), "GIT_OBJECT_DIRECTORY": str(objects)}
-    shas = out(["-c", "fastimport.unpackLimit=0", "fast-import", "--quiet"], env=env, input=b"".join(stream)).split()
+    shas = out(_FAST_IMPORT, env=env, input=b"".join(stream)).split()
     if len(shas) != len(commits):
         raise GitError(f"git fast-import returned {len(shas)} commits, expected {len(commits)}")
     return shas
@@ -421,8 +421,7 @@ def write_blobs(repo: Path | str, blobs: Sequence[bytes]) -> None:
     """
     if not blobs:
         return
-    stream = [b"feature done\n", *(b"blob\ndata %d\n%s\n" % (len(data), data) for data in blobs), b"done\n"]
-    run(["-c", "fastimport.unpackLimit=0", "fast-import", "--quiet"], repo, input=b"".join(stream))
+    run(_FAST_IMPORT, repo, input=b"".join([b"feature done\n", *(_fi_blob(data) for data in blobs), b"done\n"]))
 
 
 def ls_tree(repo: Path, tree: str) -> dict[str, tuple[str, str]]:

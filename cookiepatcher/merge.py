@@ -308,14 +308,15 @@ def merge_renders(
     # conflict markers read "HEAD" / "template-v2" rather than bare commit ids. The three
     # commits (the renders grafted onto the project's tree, and the project) are made
     # there by one git fast-import.
-    shadow = git.make_shadow_repo(scratch / "shadow.git", git.object_format(head))
+    object_format = git.object_format(head)
+    shadow = git.make_shadow_repo(scratch / "shadow.git", object_format)
     objects = git.objects_dir(repo)
     b, t, o = git.synthetic_commits(shadow, objects, [
         ("template base render", git.tree_commands(ours_tree, prefix, base_render), ()),
         ("template target render", git.tree_commands(ours_tree, prefix, theirs_render), (0,)),
         ("project", git.tree_commands(ours_tree), (0,)),
     ], blobs=[record] if record is not None else [], known_blobs=(pending_blobs or {}).values())
-    _inherit_settings(repo, shadow, ours, git.object_format(head))
+    _inherit_settings(repo, shadow, ours, object_format)
     env = {"GIT_DIR": str(shadow), "GIT_OBJECT_DIRECTORY": str(objects)}
     label = _label(theirs_label)
     ref = shadow / "refs" / "heads" / label
@@ -422,7 +423,8 @@ def verbatim_entries(folder: Path, object_format: str = "sha1") -> tuple[Entries
         where, rel = todo.pop()
         with os.scandir(where) as listing:
             for item in listing:
-                mode = item.stat(follow_symlinks=False).st_mode
+                info = item.stat(follow_symlinks=False)
+                mode = info.st_mode
                 if item.name == ".gitattributes" or _git_special_name(item.name, stat.S_ISLNK(mode)):
                     return None
                 path = rel + item.name
@@ -431,7 +433,7 @@ def verbatim_entries(folder: Path, object_format: str = "sha1") -> tuple[Entries
                 elif stat.S_ISDIR(mode):
                     todo.append((Path(item.path), path + "/"))
                     continue
-                elif stat.S_ISREG(mode) and item.stat(follow_symlinks=False).st_size <= VERBATIM_MAX_BYTES:
+                elif stat.S_ISREG(mode) and info.st_size <= VERBATIM_MAX_BYTES:
                     with open(item.path, "rb") as f:
                         data = f.read()
                     kind = "100755" if mode & stat.S_IXUSR else "100644"

@@ -123,11 +123,6 @@ def _system_attribute_files() -> list[Path]:
     return [Path("/etc/gitattributes"), prefix / "etc" / "gitattributes"]
 
 
-def _false(value: str | None) -> bool:
-    """git's reading of a boolean setting as false (``git-config(1)``); unset is false."""
-    return value is None or value.strip().lower() in ("false", "no", "off", "0")
-
-
 def hashes_verbatim(repo: Path, config: list[tuple[str, str]]) -> bool:
     """Whether ``git add`` in ``repo`` stores files as they are, as far as its settings
     tell: ``core.autocrlf`` is off, no attribute file outside the work tree exists
@@ -141,13 +136,10 @@ def hashes_verbatim(repo: Path, config: list[tuple[str, str]]) -> bool:
     def last(key: str) -> str | None:
         return next((v for k, v in reversed(config) if k == key), None)
 
-    if not _false(last("core.autocrlf") if last("core.autocrlf") != "" else "true"):  # a bare key is true
-        return False
-    if any(not _false(last(k) if last(k) != "" else "true")
-           for k in ("core.ignorecase", "core.precomposeunicode", "core.protecthfs")):
+    if any(git.config_true(last(k)) for k in ("core.autocrlf", "core.ignorecase", "core.precomposeunicode", "core.protecthfs")):
         return False
     files = _attribute_files(repo, config)
-    if _false(os.environ.get("GIT_ATTR_NOSYSTEM")):
+    if not git.config_true(os.environ.get("GIT_ATTR_NOSYSTEM")):
         files += _system_attribute_files()
     return not any(path.exists() for path in files)
 

@@ -380,8 +380,7 @@ def _compute(project, record, head_entries, scratch: Path, *, checkout, director
                    object_format=git.object_format(project.head))
     if cached_renders:
         # HEAD's blobs are all in the repository, except in a partial clone
-        partial = any(k == "extensions.partialclone" or (k.endswith(".promisor") and v.lower() not in ("false", "no", "off", "0"))
-                      for k, v in config)
+        partial = any(k == "extensions.partialclone" or (k.endswith(".promisor") and git.config_true(v)) for k, v in config)
         options.update(cache_volatile=str(scratch), repo_fingerprint=rendercache.repo_fingerprint(project.root, config),
                        present=set() if partial else {sha for _mode, sha in head_entries.values()})
     base_render = functools.partial(
