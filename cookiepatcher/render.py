@@ -216,47 +216,126 @@ def _compiled_template_cache(volatile: tuple[str, ...] = ()) -> Iterator[None]:
         generate.create_env_with_context = original
 
 
-class _PlainText:
-    """What ``Environment.from_string`` gives for a text without Jinja syntax, without
-    compiling it: rendering it returns the text."""
+class _Substitution:
+    """What ``Environment.from_string`` or ``get_template`` gives for a text whose only
+    Jinja syntax is ``{{ cookiecutter.NAME }}`` (or none at all), without compiling it.
 
-    def __init__(self, text: str) -> None:
-        self.text = text
+    ``render(**context)`` joins the literal pieces with ``str(cookiecutter[NAME])``, as
+    Jinja's compiled code would (``str`` of ``Environment.getattr``). Where Jinja would
+    do something else (no ``cookiecutter`` in the context, a missing key, or a name that
+    is also an attribute of the value, such as ``items``), or where anything fails, it
+    compiles the text with Jinja (``compile_real()``) and returns what Jinja renders or
+    raises.
+    """
+
+    def __init__(self, pieces: list[str], names: list[str], compile_real: Callable[[], Any]) -> None:
+        self.pieces = pieces  # literal texts around the names: one more than names
+        self.names = names
+        self._compile_real = compile_real
 
     def render(self, *args: Any, **kwargs: Any) -> str:
-        return self.text
+        if self.names:
+            try:
+                values = dict(*args, **kwargs)
+                obj = values["cookiecutter"]
+                out = [self.pieces[0]]
+                for name, piece in zip(self.names, self.pieces[1:]):
+                    if hasattr(obj, name):  # Jinja's getattr takes the attribute first
+                        raise LookupError(name)
+                    out += (str(obj[name]), piece)
+                return "".join(out)
+            except Exception:  # noqa: BLE001 - Jinja renders (or raises) it its own way
+                return self._compile_real().render(*args, **kwargs)
+        return self.pieces[0]
 
 
 #: off switch for the tests comparing it with Jinja's own compile
 PLAIN_TEXT_SHORTCUT = True
 
+_MARKER_RE = re.compile(r"\{[{%#]")
+_NAME_RE = re.compile(r"\{\{\s*cookiecutter\s*\.\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+_NEWLINE_RE = re.compile(r"\r\n|\r")
+
+
+def _split_substitutions(source: str) -> tuple[list[str], list[str]] | None:
+    """``(pieces, names)`` of a text whose only Jinja syntax (default delimiters) is
+    ``{{ cookiecutter.NAME }}``, newlines normalised as Jinja's lexer does
+    (``jinja2.lexer.Lexer.tokeniter``: ``\\r\\n`` and ``\\r`` become ``\\n``); ``None``
+    for any other text. Jinja's lexer starts a tag at the first ``{{``, ``{%`` or ``{#``
+    and ends a variable at the first ``}}`` after its expression, as the scan here does."""
+    source = _NEWLINE_RE.sub("\n", source)
+    pieces: list[str] = []
+    names: list[str] = []
+    pos = 0
+    while (marker := _MARKER_RE.search(source, pos)) is not None:
+        match = _NAME_RE.match(source, marker.start())
+        if match is None:
+            return None
+        pieces.append(source[pos:marker.start()])
+        names.append(match.group(1))
+        pos = match.end()
+    pieces.append(source[pos:])
+    return pieces, names
+
 
 def _plain_text_shortcut(env: Any) -> Any:
-    """Make ``env.from_string`` skip Jinja for texts with no Jinja syntax at all.
+    """Make ``env.from_string`` (file and folder names) and ``env.get_template`` (file
+    contents) skip Jinja's compile for texts without Jinja syntax or whose only Jinja is
+    ``{{ cookiecutter.NAME }}``: :class:`_Substitution` renders them as Jinja would.
 
-    cookiecutter renders every file and folder name with ``from_string``, compiling each
-    one (about 0.3 ms); most names are plain. Jinja renders a text holding none of the
-    environment's delimiters (``{{``, ``{%``, ``{#`` or those of ``_jinja2_env_vars``,
-    line-statement and line-comment prefixes) and no line break to itself, unless an
-    extension preprocesses the source or filters its token stream: then, and for any
-    other text, Jinja compiles.
+    cookiecutter compiles every file and every name it renders (about 2 ms for a file of
+    a few KB), most of which are plain or only substitute answers. Jinja renders a text
+    without any of the environment's delimiters (``{{``, ``{%``, ``{#``, those of
+    ``_jinja2_env_vars``, line-statement and line-comment prefixes) to itself, newlines
+    normalised, with one trailing newline removed unless ``keep_trailing_newline`` (set
+    by cookiecutter); substitutions are read only with Jinja's default delimiters and
+    settings (no ``finalize``, no autoescape, the stock ``getattr``). Whenever an
+    extension preprocesses the source or filters its token stream, and for every other
+    text, Jinja compiles.
     """
     import jinja2.ext
 
     if any(type(ext).preprocess is not jinja2.ext.Extension.preprocess
            or type(ext).filter_stream is not jinja2.ext.Extension.filter_stream for ext in env.extensions.values()):
         return env
+    if not env.keep_trailing_newline or env.newline_sequence != "\n" or env.is_async:
+        return env
     markers = [m for m in (env.block_start_string, env.variable_start_string, env.comment_start_string,
                            env.line_statement_prefix, env.line_comment_prefix) if m]
-    original = env.from_string
+    substitutes = (markers == ["{%", "{{", "{#"] and env.variable_end_string == "}}" and env.finalize is None
+                   and env.autoescape is False and type(env).getattr is jinja2.Environment.getattr)
+
+    def shortcut(source: Any, compile_real: Callable[[], Any]) -> _Substitution | None:
+        if not PLAIN_TEXT_SHORTCUT or not isinstance(source, str):
+            return None
+        if not any(m in source for m in markers):
+            return _Substitution([_NEWLINE_RE.sub("\n", source)], [], compile_real)
+        split = _split_substitutions(source) if substitutes else None
+        return _Substitution(*split, compile_real) if split is not None else None
+
+    original_from_string = env.from_string
+    original_get_template = env.get_template
 
     def from_string(source: Any, *args: Any, **kwargs: Any) -> Any:
-        if (PLAIN_TEXT_SHORTCUT and not args and not kwargs and isinstance(source, str) and "\n" not in source
-                and "\r" not in source and not any(m in source for m in markers)):
-            return _PlainText(source)
-        return original(source, *args, **kwargs)
+        if not args and not kwargs:
+            fast = shortcut(source, lambda: original_from_string(source))
+            if fast is not None:
+                return fast
+        return original_from_string(source, *args, **kwargs)
+
+    def get_template(name: Any, *args: Any, **kwargs: Any) -> Any:
+        if not args and not kwargs and isinstance(name, str) and env.loader is not None:
+            try:
+                source = env.loader.get_source(env, name)[0]
+            except Exception:  # noqa: BLE001 - Jinja raises its own error below
+                source = None
+            fast = shortcut(source, lambda: original_get_template(name))
+            if fast is not None:
+                return fast
+        return original_get_template(name, *args, **kwargs)
 
     env.from_string = from_string
+    env.get_template = get_template
     return env
 
 

@@ -160,14 +160,14 @@ def test_compiled_templates_are_cached_per_environment_settings(tmp_path):
     """Jinja's bytecode cache checks the source text, not the delimiters it was compiled
     with: two templates with the same file name and text but other ``_jinja2_env_vars``
     must not share compiled code."""
-    text = {"{{cookiecutter.project_slug}}/a.txt": "[[ cookiecutter.name ]] {{ cookiecutter.name }}\n"}
+    text = {"{{cookiecutter.project_slug}}/a.txt": "[[ cookiecutter.name|lower ]] {{ cookiecutter.name|lower }}\n"}
     plain = _template(tmp_path / "plain", text)
-    custom = _template(tmp_path / "custom", {"[[cookiecutter.project_slug]]/a.txt": "[[ cookiecutter.name ]] {{ cookiecutter.name }}\n"},
+    custom = _template(tmp_path / "custom", {"[[cookiecutter.project_slug]]/a.txt": "[[ cookiecutter.name|lower ]] {{ cookiecutter.name|lower }}\n"},
                        '{"project_slug": "demo", "name": "x", "_jinja2_env_vars": {"variable_start_string": "[[", '
                        '"variable_end_string": "]]"}}')
     for _ in range(2):  # the second round reads compiled templates from the cache
-        assert (_render(plain, tmp_path / "o1").project / "a.txt").read_text() == "[[ cookiecutter.name ]] x\n"
-        assert (_render(custom, tmp_path / "o2").project / "a.txt").read_text() == "x {{ cookiecutter.name }}\n"
+        assert (_render(plain, tmp_path / "o1").project / "a.txt").read_text() == "[[ cookiecutter.name|lower ]] x\n"
+        assert (_render(custom, tmp_path / "o2").project / "a.txt").read_text() == "x {{ cookiecutter.name|lower }}\n"
         for out in ("o1", "o2"):
             shutil.rmtree(tmp_path / out)
     folders = [p for p in (Path(os.environ["COOKIEPATCHER_CACHE_DIR"]) / "jinja").iterdir()]
@@ -180,8 +180,9 @@ def test_compiled_templates_of_two_versions_of_a_file_are_both_kept(tmp_path, mo
     on every run."""
     import jinja2
 
-    old = _template(tmp_path / "old", {"{{cookiecutter.project_slug}}/a.txt": "old {{ cookiecutter.name }}\n"})
-    new = _template(tmp_path / "new", {"{{cookiecutter.project_slug}}/a.txt": "new {{ cookiecutter.name }}\n"})
+    # (filtered values: a bare ``{{ cookiecutter.name }}`` is not compiled at all)
+    old = _template(tmp_path / "old", {"{{cookiecutter.project_slug}}/a.txt": "old {{ cookiecutter.name|lower }}\n"})
+    new = _template(tmp_path / "new", {"{{cookiecutter.project_slug}}/a.txt": "new {{ cookiecutter.name|lower }}\n"})
     compiled: list[str] = []
     real = jinja2.Environment.compile
     monkeypatch.setattr(jinja2.Environment, "compile", lambda self, source, *a, **k: compiled.append(source) or real(self, source, *a, **k))
@@ -197,7 +198,7 @@ def test_compiled_templates_of_two_versions_of_a_file_are_both_kept(tmp_path, mo
 def test_names_holding_the_output_folder_are_not_kept_compiled(tmp_path):
     """cookiecutter renders folder names joined to the output folder, which differs from
     run to run: keeping them would add cache entries on every render."""
-    tpl = _template(tmp_path / "t", {"{{cookiecutter.project_slug}}/sub/{{cookiecutter.name}}/f.txt": "x\n"})
+    tpl = _template(tmp_path / "t", {"{{cookiecutter.project_slug}}/sub/{{cookiecutter.name|lower}}/f.txt": "x\n"})
     jinja = Path(os.environ["COOKIEPATCHER_CACHE_DIR"]) / "jinja"
     counts = []
     for n in range(3):
@@ -221,7 +222,7 @@ def test_a_compiled_template_cache_that_cannot_be_written_or_read_never_fails_a_
     """(Root ignores file permissions, so an unwritable cache is simulated.)"""
     import jinja2
 
-    tpl = _template(tmp_path / "t", {"{{cookiecutter.project_slug}}/a.txt": "{{ cookiecutter.name }}\n"})
+    tpl = _template(tmp_path / "t", {"{{cookiecutter.project_slug}}/a.txt": "{{ cookiecutter.name|lower }}\n"})
 
     def refuse(self, bucket):
         raise PermissionError(13, "Permission denied")
@@ -304,3 +305,111 @@ def test_plain_names_go_through_extensions_that_filter_the_token_stream(tmp_path
     tpl = _template(tmp_path / "t", {"{{cookiecutter.project_slug}}/my file.txt": "x\n", "spaces_ext.py": ext}, json.dumps(ctx))
     project = _render(tpl, tmp_path / "o").project
     assert [p.name for p in project.iterdir()] == ["my_file.txt"]
+
+
+def _jinja_outcome(template_fn, context):
+    """What rendering gives: ``("ok", text)`` or ``("error", type name, message)``."""
+    try:
+        return ("ok", template_fn().render(**context))
+    except Exception as exc:  # noqa: BLE001 - the outcome is compared, whatever it is
+        return ("error", type(exc).__name__, str(exc))
+
+
+SUBSTITUTION_TEXTS = [
+    "", "plain\n", "a\r\nb\rc\n", "{{ cookiecutter.name }}", "x {{cookiecutter.name}} y\n",
+    "{{ cookiecutter . name }}{{\tcookiecutter.\nname }}", "{{ cookiecutter.missing }}", "{{ cookiecutter.items }}",
+    "{{ cookiecutter.__class__ }}", "{{ cookiecutter.n }}+{{ cookiecutter.flag }}={{ cookiecutter.obj }}",
+    "{{{ cookiecutter.name }}}", "{{ cookiecutter.name }}}}", "}}{{ cookiecutter.name }}", "{{- cookiecutter.name }} x",
+    "x {{ cookiecutter.name -}} \n", "{{ cookiecutter.name|upper }}", "{{ cookiecutter['name'] }}", "{{ cookiecutterx.name }}",
+    "{% if true %}{{ cookiecutter.name }}{% endif %}", "{# c #}{{ cookiecutter.name }}", "{ {{ cookiecutter.name }} }",
+    "{{ cookiecutter.name }}\r\n", "{{ cookiecutter.name }", "{{ cookiecutter.true }}{{ cookiecutter.if }}",
+    "{{ other.name }}", "{{ cookiecutter.name }} {% raw %}{{ x }}{% endraw %}", "line\n## {{ cookiecutter.name }}\n",
+]
+
+
+@pytest.mark.parametrize("text", SUBSTITUTION_TEXTS)
+def test_substitution_shortcut_renders_as_jinja(text, tmp_path, monkeypatch):
+    """Texts whose only Jinja is ``{{ cookiecutter.NAME }}`` skip the compile; every text,
+    as a name (``from_string``) and as a file (``get_template``), renders or fails exactly
+    as Jinja renders it."""
+    import jinja2
+    from cookiecutter.environment import StrictEnvironment
+
+    from cookiepatcher import render as render_mod
+
+    (tmp_path / "f.txt").write_bytes(text.encode())
+    values = {"name": "Demo é", "n": 3, "flag": False, "obj": {"k": [1]}, "true": "T", "if": "I", "items": "shadowed"}
+    context = {"cookiecutter": values, "_cookiecutter": values}
+    outcomes = {}
+    for shortcut in (True, False):
+        monkeypatch.setattr(render_mod, "PLAIN_TEXT_SHORTCUT", shortcut)
+        env = render_mod._plain_text_shortcut(StrictEnvironment(context=context, keep_trailing_newline=True))
+        env.loader = jinja2.FileSystemLoader(str(tmp_path))
+        compiled = []
+        real = env.compile
+        env.compile = lambda *a, **k: compiled.append(1) or real(*a, **k)
+        outcomes[shortcut] = (_jinja_outcome(lambda: env.from_string(text), context),
+                              _jinja_outcome(lambda: env.get_template("f.txt"), context), bool(compiled))
+    assert outcomes[True][:2] == outcomes[False][:2]
+    assert outcomes[False][2]  # without the shortcut Jinja compiles every text
+    split = render_mod._split_substitutions(text)
+    plain_lookups = split is not None and all(n in values and not hasattr(values, n) for n in split[1])
+    assert outcomes[True][2] == (not plain_lookups)  # compiled only where Jinja must decide
+
+
+def test_substitution_shortcut_fuzzed_against_jinja(monkeypatch):
+    """Random texts built from Jinja's delimiters, names and whitespace render the same
+    with and without the shortcut (names only: ``from_string``)."""
+    import random
+
+    from cookiecutter.environment import StrictEnvironment
+
+    from cookiepatcher import render as render_mod
+
+    rng = random.Random(7)
+    parts = ["{{", "}}", "{%", "{#", "#}", " ", "\t", "\n", "\r\n", "\r", "cookiecutter", ".", "name", "n", "items", "x",
+             "-", "|", "{", "}", "é", "{{ cookiecutter.name }}", "{{cookiecutter.n}}"]
+    values = {"name": "Demo", "n": 3, "items": "i"}
+    context = {"cookiecutter": values}
+    for _ in range(1500):
+        text = "".join(rng.choice(parts) for _ in range(rng.randint(0, 9)))
+        results = []
+        for shortcut in (True, False):
+            monkeypatch.setattr(render_mod, "PLAIN_TEXT_SHORTCUT", shortcut)
+            env = render_mod._plain_text_shortcut(StrictEnvironment(context=context, keep_trailing_newline=True))
+            results.append(_jinja_outcome(lambda: env.from_string(text), context))
+        assert results[0] == results[1], text
+
+
+def test_substituted_files_are_the_bytes_cookiecutter_writes(tmp_path, monkeypatch):
+    """A whole render with and without the shortcut: same files, same bytes (CRLF and
+    CR files keep their line endings as cookiecutter writes them), fewer compiles."""
+    import jinja2
+
+    from cookiepatcher import render as render_mod
+
+    files = {"{{cookiecutter.project_slug}}/crlf.txt": "a {{ cookiecutter.name }}\r\nb\r\n",
+             "{{cookiecutter.project_slug}}/cr.txt": "{{ cookiecutter.name }}\rz\r",
+             "{{cookiecutter.project_slug}}/{{cookiecutter.name}}.py": "NAME = '{{cookiecutter.name}}'\nX = '{{ cookiecutter.name|upper }}'\n",
+             "{{cookiecutter.project_slug}}/logic.txt": "{% if cookiecutter.name %}{{ cookiecutter.name }}{% endif %}\n",
+             "{{cookiecutter.project_slug}}/plain.md": "# plain\n"}
+    tpl = _template(tmp_path / "t", {k: v for k, v in files.items()})
+    for rel, text in files.items():  # write_text would translate the line endings
+        (tpl / rel).write_bytes(text.encode())
+    compiled = []
+    real = jinja2.Environment.compile
+    monkeypatch.setattr(jinja2.Environment, "compile", lambda self, source, *a, **k: compiled.append(source) or real(self, source, *a, **k))
+    monkeypatch.setenv("COOKIEPATCHER_RENDER_CACHE", "0")
+    trees = {}
+    for shortcut in (True, False):
+        monkeypatch.setattr(render_mod, "PLAIN_TEXT_SHORTCUT", shortcut)
+        compiled.clear()
+        project = _render(tpl, tmp_path / f"o{shortcut}").project
+        trees[shortcut] = ({p.relative_to(project).as_posix(): p.read_bytes() for p in project.rglob("*")},
+                           sorted(c for c in compiled if "cookiecutter." in c))
+    assert trees[True][0] == trees[False][0]
+    assert trees[True][0]["crlf.txt"] == b"a x\r\nb\r\n" and trees[True][0]["cr.txt"] == b"x\rz\r"
+    assert trees[True][0]["x.py"] == b"NAME = 'x'\nX = 'X'\n"
+    # only logic.txt and x.py (a filter) compile; without the shortcut, every name and file
+    assert trees[True][1] == sorted([files["{{cookiecutter.project_slug}}/logic.txt"], files["{{cookiecutter.project_slug}}/{{cookiecutter.name}}.py"]])
+    assert len(trees[False][1]) == 6  # two names, four files

@@ -106,7 +106,8 @@ def test_repo_config_not_in_key(tmp_path, monkeypatch, how):
 
 
 def _jinja_scenario(tmp_path):
-    tpl = make_two_versions(tmp_path, {f"{S}/a.txt": "{{ cookiecutter.name }}\n1\n"}, {f"{S}/a.txt": "{{ cookiecutter.name }}\n2\n"})
+    # (a filter: a bare {{ cookiecutter.name }} is not compiled at all)
+    tpl = make_two_versions(tmp_path, {f"{S}/a.txt": "{{ cookiecutter.name|lower }}\n1\n"}, {f"{S}/a.txt": "{{ cookiecutter.name|lower }}\n2\n"})
     proj = generate_at_v1(tmp_path, tpl, {})
     return proj
 
