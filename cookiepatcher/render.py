@@ -97,6 +97,47 @@ def preload() -> None:
     is_binary_string("text, then bytes no codec takes: \u00e9\u4e2d".encode() + bytes(range(128, 256)))
 
 
+class Preloader:
+    """Runs :func:`preload` in a background thread from :meth:`start` on, while the
+    caller mostly waits for git processes (which release the GIL).
+
+    :meth:`wait` joins it; call it before forking (a fork must not copy a half-done
+    import), before rendering and before returning. An import error is not reported
+    here: the render's own import raises it. While the thread runs, the interpreter's
+    switch interval is short, so the caller's thread gets the GIL back soon after each
+    git process ends; :meth:`wait` restores it.
+    """
+
+    def __init__(self) -> None:
+        self._thread: Any = None
+        self._interval = 0.0
+
+    def start(self) -> None:
+        """Start loading (once; later calls do nothing)."""
+        import threading
+
+        if self._thread is not None:
+            return
+
+        def work() -> None:
+            try:
+                preload()
+            except Exception:  # noqa: BLE001 - the render's own import reports it
+                pass
+
+        self._interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(self._interval, 0.0005))
+        self._thread = threading.Thread(target=work, name="cookiepatcher-preload", daemon=True)
+        self._thread.start()
+
+    def wait(self) -> None:
+        """Wait until the loading started by :meth:`start` is done (no-op otherwise)."""
+        if self._thread is not None and self._interval:
+            self._thread.join()
+            sys.setswitchinterval(self._interval)
+            self._interval = 0.0
+
+
 def _bytecode_cache(folder: Path) -> Any:
     """Jinja's ``FileSystemBytecodeCache`` on ``folder``, made harmless: an entry that
     cannot be read (truncated, damaged) counts as a miss, and one that cannot be

@@ -10,13 +10,16 @@ corrupting it; a new mirror is cloned beside its final path and renamed into pla
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
 import shutil
 import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote
 
 from cookiepatcher import git
@@ -87,12 +90,15 @@ class TemplateSource:
             repository itself, or the bare mirror).
         url: the fetch URL for a remote template, else ``None``.
         offline: never touch the network.
+        on_fetch: called (no arguments) before the mirror is cloned or fetched, so the
+            caller can use the wait (``update`` loads the render code meanwhile).
     """
 
     location: str
     repo: Path
     url: str | None = None
     offline: bool = False
+    on_fetch: Callable[[], Any] | None = field(default=None, repr=False)
     _fetched: bool = field(default=False, repr=False)
     # answers already looked up by this object: one run sees one state of the template
     _resolved: dict[str | None, str] = field(default_factory=dict, repr=False)
@@ -104,10 +110,29 @@ class TemplateSource:
     _queued_paths: list[tuple[str, str | None]] = field(default_factory=list, repr=False)
 
     # -- fetching --------------------------------------------------------------------
-    def _lock(self):  # -> filelock.FileLock; imported here to keep `check` start-up short
-        from filelock import FileLock
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
+        """Hold the mirror's lock file (``<mirror>.lock``) exclusively, waiting for it.
 
-        return FileLock(str(self.repo) + ".lock")
+        POSIX: ``flock`` on the file, the lock filelock's ``UnixFileLock`` takes (its
+        import costs more than a clone of a small template); the lock goes with the
+        descriptor, so a killed process releases it. Elsewhere: ``filelock.FileLock``.
+        """
+        path = str(self.repo) + ".lock"
+        try:
+            import fcntl
+        except ImportError:
+            from filelock import FileLock
+
+            with FileLock(path):
+                yield
+            return
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
 
     def fetch(self, *, missing: bool = False) -> bool:
         """Update the mirror from its URL (no-op for local templates and when offline).
@@ -127,6 +152,8 @@ class TemplateSource:
         with self._lock():
             if not missing and self._fresh():  # fetched by another process while this one waited
                 return True
+            if self.on_fetch is not None:
+                self.on_fetch()
             proc = git.run(["fetch", "--prune", "--quiet", "--tags", self.url,
                             "+refs/heads/*:refs/heads/*"], self.repo, check=False)
             if proc.returncode != 0:
@@ -325,13 +352,15 @@ def _mirror_path(url: str) -> Path:
     return cache_dir() / "mirrors" / f"{name}-{digest}.git"
 
 
-def open_template(template: str, *, offline: bool = False, abbreviations: dict[str, str] | None = None) -> TemplateSource:
+def open_template(template: str, *, offline: bool = False, abbreviations: dict[str, str] | None = None,
+                  on_fetch: Callable[[], Any] | None = None) -> TemplateSource:
     """Open a template location for reading.
 
     Args:
         template: local path, git URL, or abbreviation (``gh:org/repo``).
         offline: never fetch; a remote template must already be in the cache.
         abbreviations: extra abbreviations (cookiecutter user config).
+        on_fetch: see :class:`TemplateSource` (also called before a new mirror is cloned).
 
     Raises:
         TemplateError: a local path that is not a git repository, an unreachable
@@ -353,7 +382,7 @@ def open_template(template: str, *, offline: bool = False, abbreviations: dict[s
 
     url = expanded.removeprefix("git+")
     mirror = _mirror_path(url)
-    source = TemplateSource(location=location, repo=mirror, url=url, offline=offline)
+    source = TemplateSource(location=location, repo=mirror, url=url, offline=offline, on_fetch=on_fetch)
     if not mirror.exists():
         if offline:
             raise TemplateError(f"template {location} is not in the cache and --offline forbids fetching it; run once without --offline")
@@ -366,6 +395,8 @@ def open_template(template: str, *, offline: bool = False, abbreviations: dict[s
                 tmp = Path(tempfile.mkdtemp(prefix=mirror.name + ".tmp-", dir=mirror.parent))
                 # a file:// template is cloned from its path: git then hard-links the objects
                 src = unquote(url[len("file://"):]) if url.startswith("file://") else url
+                if on_fetch is not None:
+                    on_fetch()
                 proc = git.run(["clone", "--bare", "--quiet", src, str(tmp)], check=False)
                 if proc.returncode != 0:
                     shutil.rmtree(tmp, ignore_errors=True)

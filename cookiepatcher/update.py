@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cookiepatcher import git, incremental, rendercache
+from cookiepatcher import git, incremental, render, rendercache
 from cookiepatcher.answers import coerce
 from cookiepatcher.apply import check_untracked, start_clean_check, write_result
 from cookiepatcher.errors import CookiepatcherError, RefusedError
@@ -203,14 +203,18 @@ def update_project(
     phase = on_phase or (lambda name: None)
     record = load_record(Path(project_dir))  # first: "not a project" beats "not in git"
     project = locate(project_dir)
-    with _update_lock(project.root):
+    # Jinja and cookiecutter load while git clones or fetches the template (not when
+    # nothing is fetched: the renders may then all come from the cache)
+    preloader = render.Preloader()
+    with _update_lock(project.root), contextlib.ExitStack() as stack:
+        stack.callback(preloader.wait)  # no thread outlives the call
         verify_clean = start_clean_check(project.root, project.prefix)  # its git processes run beside ls-tree
         head_entries = git.ls_tree(project.root, project.head)
         verify_clean()
         if project.prefix + RECORD_FILE not in head_entries:
             raise RefusedError(f"{RECORD_FILE} is not committed; commit it first (`git add {RECORD_FILE} && git commit`)")
         return _update(project, record, head_entries, checkout=checkout, directory=directory, no_input=no_input,
-                       set_answers=set_answers, dry_run=dry_run, offline=offline, ask=ask, phase=phase)
+                       set_answers=set_answers, dry_run=dry_run, offline=offline, ask=ask, phase=phase, preloader=preloader)
 
 
 @contextlib.contextmanager
@@ -238,12 +242,13 @@ def _update_lock(root: Path) -> Iterator[None]:
 
 
 def _update(project, record, head_entries, *, checkout, directory, no_input, set_answers, dry_run, offline, ask,
-            phase) -> UpdateResult:
+            phase, preloader: render.Preloader | None = None) -> UpdateResult:
     """The body of :func:`update_project`, run under the repository's update lock."""
     with tempfile.TemporaryDirectory(prefix="cookiepatcher-") as tmp:
         scratch = Path(tmp)
         result, upgrade = _compute(project, record, head_entries, scratch, checkout=checkout, directory=directory,
-                                   no_input=no_input, set_answers=set_answers, offline=offline, ask=ask, phase=phase)
+                                   no_input=no_input, set_answers=set_answers, offline=offline, ask=ask, phase=phase,
+                                   preloader=preloader)
         result.dry_run = dry_run
         if upgrade is None:
             return result
@@ -323,12 +328,12 @@ def _check_choices(source: TemplateSource, target: str, directory: str | None, a
 
 
 def _compute(project, record, head_entries, scratch: Path, *, checkout, directory, no_input, set_answers, offline, ask,
-             phase, render_cache: bool = True,
+             phase, render_cache: bool = True, preloader: render.Preloader | None = None,
              source: TemplateSource | None = None) -> tuple[UpdateResult, tuple[str, dict[str, tuple[str, str]], Any] | None]:
     """Render, merge and build the upgraded tree in ``project.root``'s object database;
     write nothing else. Returns the result and ``(new_tree, entries, merge)``, or ``None``
     in its place when there is nothing to do."""
-    source = source or open_template(record.template, offline=offline)
+    source = source or open_template(record.template, offline=offline, on_fetch=preloader and preloader.start)
     ref = checkout if checkout is not None else record.checkout
     directory = directory if directory is not None else record.directory
     # "is the recorded commit there?" and "has it a cookiecutter.json?" are answered by
@@ -405,6 +410,8 @@ def _compute(project, record, head_entries, scratch: Path, *, checkout, director
             base_entries = cached[1]
             theirs, theirs_entries = theirs_render(scratch / "theirs", repo_dir_value=same, only=target_only, pending=pending)
         elif hasattr(os, "fork") and PARALLEL_RENDERS:
+            if preloader is not None:
+                preloader.wait()  # a fork must not copy a half-done import
             # (the child writes its blobs itself: its memory is its own)
             join = _in_child(lambda: base_render(scratch / "base", repo_dir_value=same, only=base_only, verbatim=False)[1])
             theirs, theirs_entries = theirs_render(scratch / "theirs", repo_dir_value=same, only=target_only, pending=pending)

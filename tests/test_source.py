@@ -229,3 +229,44 @@ def test_a_mirrors_git_folders_are_known_without_asking_git(tpl, monkeypatch):
     monkeypatch.setattr(git_module, "run", lambda *a, **k: pytest.fail(f"git ran: {a}"))
     assert git_module.git_dir(source.repo) == Path(asked[0]).resolve()
     assert git_module.objects_dir(source.repo) == (source.repo / asked[1]).resolve() / "objects"
+
+
+def test_the_mirror_lock_excludes_other_processes_and_filelock(tpl, tmp_path):
+    """The mirror's lock is the ``flock`` filelock takes on ``<mirror>.lock``: another
+    process (or an older cookiepatcher using filelock) waits while it is held, and gets
+    it once released."""
+    import subprocess
+    import sys
+
+    from filelock import FileLock, Timeout
+
+    source = open_template(tpl.url)
+    lock_file = str(source.repo) + ".lock"
+    probe = ("import fcntl, os, sys\nfd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)\n"
+             "try:\n    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)\nexcept BlockingIOError:\n    sys.exit(3)\n")
+    with source._lock():
+        assert subprocess.run([sys.executable, "-c", probe, lock_file]).returncode == 3
+        with pytest.raises(Timeout):
+            FileLock(lock_file).acquire(timeout=0)
+    assert subprocess.run([sys.executable, "-c", probe, lock_file]).returncode == 0
+    with FileLock(lock_file, timeout=0):
+        pass
+
+
+def test_on_fetch_is_called_before_a_clone_or_fetch_and_only_then(tpl, tmp_path):
+    """``update`` loads the render code while git clones or fetches; nothing is called
+    when nothing is fetched (offline, a tag already mirrored, a local template)."""
+    calls = []
+
+    def on_fetch():
+        calls.append(sorted(p.name for p in (Path(os.environ["COOKIEPATCHER_CACHE_DIR"]) / "mirrors").iterdir()))
+
+    source = open_template(tpl.url, on_fetch=on_fetch)
+    assert len(calls) == 1 and not any(n.endswith(".git") for n in calls[0])  # before the clone
+    assert source.resolve("v1") == tpl.sha("v1") and len(calls) == 1  # the tag is mirrored: no fetch
+    tpl.add_version("v3", {"a.txt": "three\n"})
+    assert open_template(tpl.url, on_fetch=on_fetch).resolve(None) == tpl.sha("v3")  # a branch: fetched
+    assert len(calls) == 2
+    assert open_template(tpl.url, offline=True, on_fetch=on_fetch).resolve(None) == tpl.sha("v3")
+    assert open_template(str(tpl.path), on_fetch=on_fetch).resolve("v1") == tpl.sha("v1")
+    assert len(calls) == 2

@@ -634,3 +634,30 @@ def test_a_sha256_repository_is_updated_like_a_sha1_one(conflict, tmp_path, make
             assert "<<<<<<<" in (project / "a.txt").read_text() and unmerged(project)
         assert len(git(project, "rev-parse", "HEAD").strip()) == 64
         git(project, "fsck", "--no-dangling")
+
+
+def test_render_code_loads_while_the_template_is_cloned_and_no_thread_outlives_the_update(tmp_path, make_template,
+                                                                                          monkeypatch):
+    import shutil
+    import sys
+    import threading
+    from pathlib import Path
+
+    from cookiepatcher import create_project, render
+
+    tpl = make_template(tmp_path, {"v1": {"README.md": README}, "v2": {"README.md": README + "\nv2 line\n"}})
+    project = create_project(tpl.url, checkout="v1", no_input=True, output_dir=tmp_path / "out")
+    git(project, "init", "-q", "-b", "main")
+    commit_all(project, "generated")
+    shutil.rmtree(Path(os.environ["COOKIEPATCHER_CACHE_DIR"]) / "mirrors")  # the update clones again
+    started = []
+    real_start = render.Preloader.start
+    monkeypatch.setattr(render.Preloader, "start", lambda self: started.append(1) or real_start(self))
+    interval = sys.getswitchinterval()
+
+    result = update_project(project, checkout="v2")
+
+    assert started == [1]
+    assert [t for t in threading.enumerate() if t.name == "cookiepatcher-preload"] == []
+    assert sys.getswitchinterval() == interval
+    assert outcomes(result) == {"README.md": "updated"} and (project / "README.md").read_text().endswith("v2 line\n")
