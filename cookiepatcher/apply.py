@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from cookiepatcher import git
@@ -109,6 +109,13 @@ def check_untracked(repo_root: Path, creates: list[str], entries: Entries, remov
         raise RefusedError(f"untracked or ignored files would be overwritten: {names}; move or commit them, then run the update again")
 
 
+def _parents(path: str) -> Iterator[str]:
+    """The folders holding ``path`` (posix, repository-relative), innermost first."""
+    while "/" in path:
+        path = path.rsplit("/", 1)[0]
+        yield path
+
+
 def _remove(path: Path, root: Path) -> None:
     if path.is_symlink() or path.is_file():
         path.unlink()
@@ -172,13 +179,20 @@ def write_result(repo_root: Path, head_entries: Entries, result: Entries,
         git.run(["checkout-index", "-f", "-u", "-z", "--stdin"], repo_root,
                 env={"GIT_INDEX_FILE": str(work_index)}, input=data, die_with_parent=True)
 
+    # One checkout for modified and added files, after the deletions, unless an added
+    # path and a deleted one are a file and a folder of the same name (the deletion must
+    # then come between the two checkouts)
+    gone, new = set(removed), set(added)
+    together = not any(parent in gone for p in added for parent in _parents(p)) and \
+        not any(parent in new for p in removed for parent in _parents(p))
     phase("write-modified")
-    checkout(modified)
+    if not together:
+        checkout(modified)
     phase("write-deleted")
     for p in removed:
         _remove(repo_root / p, repo_root)
     phase("write-added")
-    checkout(added)
+    checkout(modified + added if together else added)
     phase("write-index")
     if work_index != final_index:  # the stat data went to the work index: read it again
         git.run(["update-index", "-q", "--refresh"], repo_root, env={"GIT_INDEX_FILE": str(final_index)}, ok_codes=(0, 1))

@@ -82,17 +82,34 @@ def _folders(paths) -> set[str]:
 
 
 @functools.lru_cache(maxsize=8)
-def _listing(repo: Path, sha: str, prefix: str) -> Mapping[str, str]:
-    """``{path: mode}`` of every file below ``prefix`` at commit ``sha`` (one ``git
-    ls-tree``; remembered, as a commit never changes: :func:`scan` and :func:`plan` both
-    read the two commits of an upgrade)."""
-    raw = git.run(["ls-tree", "-r", "-z", sha, "--", prefix or "."], repo).stdout
-    out: dict[str, str] = {}
+def _tree(repo: Path, sha: str) -> Mapping[str, tuple[str, str]]:
+    """``{path: (mode, object sha)}`` of every file (and submodule) at commit ``sha``, in
+    git's order (one ``git ls-tree -r``; remembered, as a commit never changes:
+    :func:`scan` and :func:`plan` both read the two commits of an upgrade)."""
+    raw = git.run(["ls-tree", "-r", "-z", "--full-tree", sha], repo).stdout
+    out: dict[str, tuple[str, str]] = {}
     for rec in raw.split(b"\0"):
         if rec:
             meta, path = rec.split(b"\t", 1)
-            out[path.decode("utf-8", "surrogateescape")] = meta.split(b" ", 1)[0].decode()
+            mode, _kind, obj = meta.decode().split(" ")
+            out[path.decode("utf-8", "surrogateescape")] = (mode, obj)
     return MappingProxyType(out)  # shared by every caller: read-only
+
+
+@functools.lru_cache(maxsize=8)
+def _listing(repo: Path, sha: str, prefix: str) -> Mapping[str, str]:
+    """``{path: mode}`` of every file below ``prefix`` at commit ``sha`` (from :func:`_tree`)."""
+    return MappingProxyType({p: mode for p, (mode, _obj) in _tree(repo, sha).items() if p.startswith(prefix)})
+
+
+def _changed(repo: Path, base: str, target: str) -> list[str]:
+    """Paths whose mode or content differ between two commits, or that only one has, in
+    git's order: what ``git diff-tree -r --no-renames --name-only`` lists, from the two
+    listings :func:`_tree` already holds. (Sorting whole paths by their bytes is git's
+    tree order: a folder sorts as its name plus ``/``, the start of its paths.)"""
+    old, new = _tree(repo, base), _tree(repo, target)
+    changed = {p for p in old.keys() | new.keys() if old.get(p) != new.get(p)}
+    return sorted(changed, key=lambda p: p.encode("utf-8", "surrogateescape"))
 
 
 def scan(repo: Path, shas: list[str], directory: str | None) -> dict[str, set[str]]:
@@ -163,8 +180,7 @@ def plan(repo: Path, base: str, target: str, directory: str | None, *, same_answ
             return None
         if any(mode == "120000" and p.startswith(root) for p, mode in files.items()):
             return None
-    raw = git.run(["diff-tree", "-r", "-z", "--no-renames", "--name-only", base, target], repo).stdout
-    changed = [p.decode("utf-8", "surrogateescape") for p in raw.split(b"\0") if p]
+    changed = _changed(repo, base, target)
     if any(not p.startswith(root) for p in changed):
         return None
     reads = reads if reads is not None else scan(repo, [base, target], directory)

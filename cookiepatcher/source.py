@@ -402,7 +402,9 @@ def open_template(template: str, *, offline: bool = False, abbreviations: dict[s
                     shutil.rmtree(tmp, ignore_errors=True)
                     raise TemplateError(f"cannot reach template {location}: {_first_error(proc.stderr)}; check the URL and network")
                 # keep no credentials on disk: the mirror's remote is the stripped URL
-                git.run(["remote", "set-url", "origin", strip_credentials(url)], tmp, check=False)
+                # (fetches name the URL themselves; nothing reads the mirror's remote)
+                if strip_credentials(src) != src:
+                    git.run(["remote", "set-url", "origin", strip_credentials(url)], tmp, check=False)
                 os.replace(tmp, mirror)
                 _mark_fetched(mirror)
         source._fetched = True

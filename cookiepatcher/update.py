@@ -120,6 +120,13 @@ def _outcomes(prefix: str, merge, skip_changed: list[str]) -> list[FileOutcome]:
     return sorted(files.values(), key=lambda f: f.path)
 
 
+def _with_blobs(render_side: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, dict[str, bytes]]:
+    """``(entries, blobs)`` of ``render_side(*args, pending=blobs, **kwargs)``: the render's
+    entries and the blobs it left for the caller to write (``render_at``'s ``pending``)."""
+    blobs: dict[str, bytes] = {}
+    return render_side(*args, pending=blobs, **kwargs)[1], blobs
+
+
 def _in_child(work: Callable[[], Any]) -> Callable[[], Any]:
     """Run ``work()`` in a forked child process; return a function that waits for it
     and returns its result (or raises its :class:`CookiepatcherError`).
@@ -412,10 +419,12 @@ def _compute(project, record, head_entries, scratch: Path, *, checkout, director
         elif hasattr(os, "fork") and PARALLEL_RENDERS:
             if preloader is not None:
                 preloader.wait()  # a fork must not copy a half-done import
-            # (the child writes its blobs itself: its memory is its own)
-            join = _in_child(lambda: base_render(scratch / "base", repo_dir_value=same, only=base_only, verbatim=False)[1])
+            source.checkout_fingerprint()  # looked up once, for both sides
+            # the child's blobs come back with its entries, for the merge's fast-import
+            join = _in_child(lambda: _with_blobs(base_render, scratch / "base", repo_dir_value=same, only=base_only))
             theirs, theirs_entries = theirs_render(scratch / "theirs", repo_dir_value=same, only=target_only, pending=pending)
-            base_entries = join()
+            base_entries, base_blobs = join()
+            pending.update(base_blobs)
         else:
             base_entries = base_render(scratch / "base", repo_dir_value=same, only=base_only, pending=pending)[1]
             theirs, theirs_entries = theirs_render(scratch / "theirs", repo_dir_value=same, only=target_only, pending=pending)

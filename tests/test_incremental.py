@@ -239,3 +239,40 @@ def test_scan_sees_whole_context_reads(text: str, tmp_path: Path) -> None:
                             {f"{S}/x.txt": "x\n"})
     v1 = _git(tpl, "rev-parse", "v1").strip()
     assert incremental.scan(tpl, [v1], None)[v1] == {"context"}
+
+
+def test_changed_paths_are_what_diff_tree_lists_in_its_order(tmp_path: Path) -> None:
+    """:func:`incremental._changed` (from the two listings) against ``git diff-tree -r
+    --no-renames --name-only``: order of names around ``/``, ``-`` and ``.``, mode and type
+    changes, a submodule, a name that is not UTF-8, additions and deletions."""
+    import os
+
+    repo = tmp_path / "r"
+    repo.mkdir()
+    _git(repo, "init", "-q")
+    names = {"a-b": "1", "a/b": "1", "a.txt": "1", "a/c/d": "1", "ab": "1", "z": "1", "exe": "1", "link": "1", "same": "1"}
+    for name, text in names.items():
+        _write(repo, {name: text})
+    os.makedirs(repo, exist_ok=True)
+    (repo / os.fsdecode(b"caf\xe9")).write_text("1")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-qm", "one")
+    base = _git(repo, "rev-parse", "HEAD").strip()
+    for name in ("a-b", "a/c/d", "ab"):
+        (repo / name).write_text("2")
+    (repo / "exe").chmod(0o755)
+    (repo / "link").unlink()
+    (repo / "link").symlink_to("z")
+    (repo / "z").unlink()
+    (repo / os.fsdecode(b"caf\xe9")).write_text("2")
+    _write(repo, {"a/new": "3", "a0": "3"})
+    _git(repo, "add", "-A")
+    _git(repo, "update-index", "--add", "--cacheinfo", f"160000,{base},sub")
+    _git(repo, "commit", "-qm", "two")
+    target = _git(repo, "rev-parse", "HEAD").strip()
+    raw = subprocess.run(["git", "diff-tree", "-r", "-z", "--no-renames", "--name-only", base, target], cwd=repo,
+                         check=True, capture_output=True).stdout
+    expected = [p.decode("utf-8", "surrogateescape") for p in raw.split(b"\0") if p]
+
+    assert incremental._changed(repo, base, target) == expected
+    assert len(expected) == 10 and "same" not in expected
