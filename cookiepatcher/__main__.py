@@ -1,4 +1,4 @@
 """``python -m cookiepatcher`` runs the CLI."""
-from cookiepatcher.cli import main
+from cookiepatcher.cli import run
 
-main()
+run()

@@ -65,6 +65,23 @@ class _Group(click.Group):
         sys.exit(code if isinstance(code, int) else 0)
 
 
+def run() -> None:
+    """The ``cookiepatcher`` program (console script and ``python -m cookiepatcher``):
+    :data:`main`, then the process exits.
+
+    Before the exit, every object left is moved out of the garbage collector's reach
+    (``gc.freeze``): the interpreter's last collection would otherwise walk the whole
+    render stack (Jinja, cookiecutter, arrow), about 20 ms, to free memory the exit
+    frees anyway. Files are closed and ``atexit`` handlers run as usual.
+    """
+    try:
+        main()
+    finally:
+        import gc
+
+        gc.freeze()
+
+
 def _ask(name: str, default: Any, choices: list[Any] | None) -> Any:
     """Prompt for one new question with cookiecutter's own prompts."""
     from cookiecutter.prompt import read_user_choice, read_user_variable, read_user_yes_no
