@@ -220,6 +220,8 @@ class ProcessRunner:
             from cookiepatcher import cli, pr, render  # noqa: F401
 
             render.preload()
+            if self.forge.has_token:  # the runs call the forge's API (without a token they cannot)
+                self.forge.load_client()
             # keep the collector off the objects imported so far: its passes would write
             # to every page the forked runs share with this process (copy-on-write)
             gc.freeze()
@@ -244,7 +246,8 @@ class ProcessRunner:
                     url = self.forge.repo_info(entry.repo).clone_url
             env = {**os.environ, **self.forge.git_auth_env(url), "GIT_TERMINAL_PROMPT": "0"}
             # --template=: a scratch clone needs no sample hooks or info files (fewer files to write)
-            cmd = ["git", "clone", "--quiet", "--no-tags", "--no-checkout", "--template=", url, str(dest / "repo")]
+            cmd = ["git", "clone", "--quiet", "--no-tags", "--no-checkout", "--template=", git.clone_source(url),
+                   str(dest / "repo")]
             code, _out, err = self._run_group(cmd, None, deadline, env)
             if code is None:
                 return self._timed_out(entry)

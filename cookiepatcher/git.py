@@ -249,6 +249,17 @@ def _dirs_from(path: Path, git_dir_line: str, common_line: str) -> tuple[Path, P
     return Path(git_dir_line), common
 
 
+def clone_source(url: str) -> str:
+    """What to hand ``git clone`` for ``url``: a ``file://`` URL as its path, so git
+    clones locally (hard links to the objects, one process) rather than through its
+    transport (upload-pack and pack-objects write and read a new pack); git clones a
+    URL through the transport on purpose (``git clone --local`` documentation). Any
+    other URL is returned as it is."""
+    from urllib.parse import unquote
+
+    return unquote(url[len("file://"):]) if url.startswith("file://") else url
+
+
 def remember_bare(path: Path) -> None:
     """Record that ``path`` is a plain bare repository (its git folder is itself, as for
     the template mirrors this tool clones), so :func:`git_dir` and :func:`objects_dir`

@@ -20,7 +20,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
 
 from cookiepatcher import git
 from cookiepatcher.errors import TemplateError
@@ -393,8 +392,7 @@ def open_template(template: str, *, offline: bool = False, abbreviations: dict[s
         with source._lock():
             if not mirror.exists():  # another process may have cloned it meanwhile
                 tmp = Path(tempfile.mkdtemp(prefix=mirror.name + ".tmp-", dir=mirror.parent))
-                # a file:// template is cloned from its path: git then hard-links the objects
-                src = unquote(url[len("file://"):]) if url.startswith("file://") else url
+                src = git.clone_source(url)
                 if on_fetch is not None:
                     on_fetch()
                 proc = git.run(["clone", "--bare", "--quiet", src, str(tmp)], check=False)

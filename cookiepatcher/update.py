@@ -216,12 +216,15 @@ def update_project(
     with _update_lock(project.root), contextlib.ExitStack() as stack:
         stack.callback(preloader.wait)  # no thread outlives the call
         verify_clean = start_clean_check(project.root, project.prefix)  # its git processes run beside ls-tree
+        # and beside the template's clone or fetch
+        source = open_template(record.template, offline=offline, on_fetch=preloader.start)
         head_entries = git.ls_tree(project.root, project.head)
         verify_clean()
         if project.prefix + RECORD_FILE not in head_entries:
             raise RefusedError(f"{RECORD_FILE} is not committed; commit it first (`git add {RECORD_FILE} && git commit`)")
         return _update(project, record, head_entries, checkout=checkout, directory=directory, no_input=no_input,
-                       set_answers=set_answers, dry_run=dry_run, offline=offline, ask=ask, phase=phase, preloader=preloader)
+                       set_answers=set_answers, dry_run=dry_run, offline=offline, ask=ask, phase=phase, preloader=preloader,
+                       source=source)
 
 
 @contextlib.contextmanager
@@ -249,13 +252,13 @@ def _update_lock(root: Path) -> Iterator[None]:
 
 
 def _update(project, record, head_entries, *, checkout, directory, no_input, set_answers, dry_run, offline, ask,
-            phase, preloader: render.Preloader | None = None) -> UpdateResult:
+            phase, preloader: render.Preloader | None = None, source: TemplateSource | None = None) -> UpdateResult:
     """The body of :func:`update_project`, run under the repository's update lock."""
     with tempfile.TemporaryDirectory(prefix="cookiepatcher-") as tmp:
         scratch = Path(tmp)
         result, upgrade = _compute(project, record, head_entries, scratch, checkout=checkout, directory=directory,
                                    no_input=no_input, set_answers=set_answers, offline=offline, ask=ask, phase=phase,
-                                   preloader=preloader)
+                                   preloader=preloader, source=source)
         result.dry_run = dry_run
         if upgrade is None:
             return result
@@ -340,7 +343,7 @@ def _compute(project, record, head_entries, scratch: Path, *, checkout, director
     """Render, merge and build the upgraded tree in ``project.root``'s object database;
     write nothing else. Returns the result and ``(new_tree, entries, merge)``, or ``None``
     in its place when there is nothing to do."""
-    source = source or open_template(record.template, offline=offline, on_fetch=preloader and preloader.start)
+    source = source or open_template(record.template, offline=offline)
     ref = checkout if checkout is not None else record.checkout
     directory = directory if directory is not None else record.directory
     # "is the recorded commit there?" and "has it a cookiecutter.json?" are answered by

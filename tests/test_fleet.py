@@ -353,3 +353,20 @@ def test_a_failed_clone_names_gits_reason(tmp_path: Path) -> None:
     assert result.exit_code == 2
     [repo] = json.loads((tmp_path / "report.json").read_text())["repositories"]
     assert repo["reason"].startswith("fatal:") and "nowhere.git" in repo["reason"], repo["reason"]
+
+
+def test_the_runner_loads_the_forge_client_before_forking_only_when_runs_use_it(tmp_path: Path) -> None:
+    """With a token every run calls the forge's API: its client library is imported once,
+    before the runs are forked; without one (``--dry-run``) it is never imported."""
+    calls = []
+
+    class Forge:
+        def __init__(self, token: bool) -> None:
+            self.has_token = token
+
+        def load_client(self) -> None:
+            calls.append(self.has_token)
+
+    fleet.ProcessRunner(Forge(True), [], tmp_path)
+    fleet.ProcessRunner(Forge(False), [], tmp_path)
+    assert calls == [True]

@@ -214,3 +214,18 @@ def test_gitlab_retries_rate_limits_and_server_errors(fake: FakeForge, tmp_path:
     assert (cr.number, cr.labels, cr.draft) == (1, ["x"], False)
     assert [(e.method, e.status) for e in fake.log] == [("GET", 502), ("GET", 200), ("POST", 429), ("POST", 201)]
     assert [r.full_name for r in forge.list_repos("group")] == ["group/r"]
+
+
+@pytest.mark.parametrize("kind, library", [("github", "github"), ("gitlab", "gitlab")])
+def test_the_client_library_loads_on_first_use_only(kind, library):
+    """``pr --dry-run`` and ``fleet --dry-run`` without a token never call the API, so
+    they do not pay for importing PyGithub / python-gitlab (about 0.15 s)."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom cookiepatcher.forge import open_forge\n"
+            f"forge = open_forge({kind!r}, require_token=False, env={{}})\n"
+            f"before = {library!r} in sys.modules\nforge.load_client()\n"
+            f"print(before, {library!r} in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "True"]

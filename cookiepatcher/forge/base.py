@@ -87,6 +87,11 @@ class Forge(ABC):
     def __repr__(self) -> str:  # never show the token
         return f"<{type(self).__name__} {self.web_url}>"
 
+    def load_client(self) -> None:
+        """Import the forge's client library and build its API client now, rather than
+        on the first API call (``cookiepatcher fleet`` does this before forking its runs,
+        so they share it). The base class has nothing to load."""
+
     @property
     def has_token(self) -> bool:
         """Whether the forge was given a token (writes need one)."""

@@ -24,9 +24,6 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-import requests
-from github import Auth, Github, GithubException, GithubRetry
-
 from cookiepatcher.forge.base import ChangeRequest, Forge, ForgeError, RepoInfo
 
 DEFAULT_API_URL = "https://api.github.com"
@@ -77,6 +74,18 @@ class GitHubForge(Forge):
         pacing: dict[str, Any] = {}
         if pace is not None:
             pacing = {"seconds_between_requests": min(pace, 0.25), "seconds_between_writes": pace}
+        self._client_options: dict[str, Any] = {"api_url": api_url, "retries": retries, "backoff": backoff, **pacing}
+        self._repos: dict[str, Any] = {}
+        self._pulls: dict[tuple[str, int], Any] = {}
+
+    @functools.cached_property
+    def _gh(self) -> Any:
+        """The PyGithub client, built (and PyGithub imported: about 0.15 s) on first use;
+        ``--dry-run`` without a token never uses it."""
+        from github import Auth, Github, GithubRetry
+
+        options = dict(self._client_options)
+        api_url, retries, backoff = options.pop("api_url"), options.pop("retries"), options.pop("backoff")
         retry = GithubRetry(
             total=retries,
             backoff_factor=backoff,
@@ -84,16 +93,19 @@ class GitHubForge(Forge):
             secondary_rate_wait=60,
             max_rate_limit_wait=900,
         )
-        self._gh = Github(
-            auth=Auth.Token(token) if token else None, base_url=api_url, retry=retry, timeout=30, lazy=True, **pacing
-        )
-        self._repos: dict[str, Any] = {}
-        self._pulls: dict[tuple[str, int], Any] = {}
+        return Github(auth=Auth.Token(self._token) if self._token else None, base_url=api_url, retry=retry, timeout=30,
+                      lazy=True, **options)
+
+    def load_client(self) -> None:
+        self._gh  # noqa: B018 - builds the client
 
     def _git_basic_user(self) -> str:
         return "x-access-token"
 
     def _call(self, what: str, fn: Callable[[], T]) -> T:
+        import requests
+        from github import GithubException
+
         try:
             return fn()
         except GithubException as exc:
@@ -123,6 +135,8 @@ class GitHubForge(Forge):
     def list_repos(self, owner: str) -> list[RepoInfo]:
         def org_repos() -> list[RepoInfo]:
             return [self._info(r) for r in self._gh.get_organization(owner).get_repos(type="all")]
+
+        from github import GithubException
 
         try:
             return org_repos()

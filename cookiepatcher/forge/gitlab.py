@@ -9,13 +9,10 @@ Requests made: ``GET /projects/:id``; ``GET /projects/:id/merge_requests?source_
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any, TypeVar
-
-import gitlab
-import requests
-from gitlab.exceptions import GitlabError
 
 from cookiepatcher.forge.base import ChangeRequest, Forge, ForgeError, RepoInfo
 
@@ -49,14 +46,27 @@ class GitLabForge(Forge):
         if url.endswith("/api/v4"):
             url = url[: -len("/api/v4")]
         super().__init__(token, url)
-        self._gl = gitlab.Gitlab(url, private_token=token, retry_transient_errors=True, timeout=30)
         self._retries = retries
         self._projects: dict[str, Any] = {}
+
+    @functools.cached_property
+    def _gl(self) -> Any:
+        """The python-gitlab client, built (and python-gitlab imported) on first use;
+        ``--dry-run`` without a token never uses it."""
+        import gitlab
+
+        return gitlab.Gitlab(self.web_url, private_token=self._token, retry_transient_errors=True, timeout=30)
+
+    def load_client(self) -> None:
+        self._gl  # noqa: B018 - builds the client
 
     def _git_basic_user(self) -> str:
         return "oauth2"
 
     def _call(self, what: str, fn: Callable[[], T]) -> T:
+        import requests
+        from gitlab.exceptions import GitlabError
+
         try:
             return fn()
         except GitlabError as exc:
