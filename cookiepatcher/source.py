@@ -10,13 +10,12 @@ corrupting it; a new mirror is cloned beside its final path and renamed into pla
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -109,29 +108,12 @@ class TemplateSource:
     _queued_paths: list[tuple[str, str | None]] = field(default_factory=list, repr=False)
 
     # -- fetching --------------------------------------------------------------------
-    @contextlib.contextmanager
-    def _lock(self) -> Iterator[None]:
-        """Hold the mirror's lock file (``<mirror>.lock``) exclusively, waiting for it.
+    def _lock(self) -> Any:
+        """filelock's ``FileLock`` on ``<mirror>.lock`` (on POSIX an ``flock``, which a killed
+        process releases); imported here to keep ``check`` start-up short."""
+        from filelock import FileLock
 
-        POSIX: ``flock`` on the file, the lock filelock's ``UnixFileLock`` takes (its
-        import costs more than a clone of a small template); the lock goes with the
-        descriptor, so a killed process releases it. Elsewhere: ``filelock.FileLock``.
-        """
-        path = str(self.repo) + ".lock"
-        try:
-            import fcntl
-        except ImportError:
-            from filelock import FileLock
-
-            with FileLock(path):
-                yield
-            return
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)
+        return FileLock(str(self.repo) + ".lock")
 
     def fetch(self, *, missing: bool = False) -> bool:
         """Update the mirror from its URL (no-op for local templates and when offline).

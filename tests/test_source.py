@@ -232,9 +232,8 @@ def test_a_mirrors_git_folders_are_known_without_asking_git(tpl, monkeypatch):
 
 
 def test_the_mirror_lock_excludes_other_processes_and_filelock(tpl, tmp_path):
-    """The mirror's lock is the ``flock`` filelock takes on ``<mirror>.lock``: another
-    process (or an older cookiepatcher using filelock) waits while it is held, and gets
-    it once released."""
+    """The mirror's lock (filelock on ``<mirror>.lock``, an ``flock``): another process
+    cannot take it while it is held, and gets it once released."""
     import subprocess
     import sys
 
