@@ -60,11 +60,14 @@ def run(
     # `git -C` instead of cwd=, an absolute git and close_fds=False let subprocess use
     # posix_spawn (vfork) rather than fork: markedly cheaper for ~40 git calls per update.
     # Python opens its own files non-inheritable, so nothing leaks into git.
-    proc = subprocess.run(
-        _command(args, cwd), env=_base_env(env), input=input, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        close_fds=die_with_parent,
-        preexec_fn=_die_with_parent if die_with_parent and sys.platform == "linux" else None,
-    )
+    command, preexec = _command(args, cwd), None
+    if die_with_parent and sys.platform == "linux":
+        # util-linux's setpriv sets the death signal and runs git (still posix_spawn);
+        # without it, the child sets it between fork and exec (about 4 ms more)
+        wrapper = _pdeathsig_wrapper()
+        command, preexec = ([*wrapper, *command], None) if wrapper else (command, _die_with_parent)
+    proc = subprocess.run(command, env=_base_env(env), input=input, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          close_fds=False, preexec_fn=preexec)
     return _checked(args, proc, check, ok_codes)
 
 
@@ -123,6 +126,20 @@ def _git_exe() -> str:
     if exe is None:
         raise CookiepatcherError("git is not installed; install git >= 2.38")
     return exe
+
+
+@functools.cache
+def _pdeathsig_wrapper() -> list[str] | None:
+    """``setpriv --pdeathsig KILL`` (util-linux), which runs a command that the kernel
+    kills when this thread ends, or ``None`` if there is no such setpriv."""
+    import shutil
+
+    exe = shutil.which("setpriv")
+    if exe is None:
+        return None
+    probe = subprocess.run([exe, "--pdeathsig", "KILL", "true"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           close_fds=False, check=False)
+    return [exe, "--pdeathsig", "KILL"] if probe.returncode == 0 else None
 
 
 def _die_with_parent() -> None:

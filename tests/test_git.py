@@ -123,3 +123,44 @@ def test_write_blobs_stores_the_bytes_as_they_are(tmp_path):
         sha = subprocess.run(["git", "hash-object", "--no-filters", "--stdin"], cwd=repo, input=data,
                              capture_output=True, check=True).stdout.decode().strip()
         assert subprocess.run(["git", "cat-file", "blob", sha], cwd=repo, capture_output=True, check=True).stdout == data
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="needs Linux /proc")
+@pytest.mark.parametrize("how", ["setpriv", "fork"])
+def test_a_git_run_with_die_with_parent_dies_with_this_process(how: str, tmp_path: Path) -> None:
+    """A killed update leaves no git writing behind it: git started with
+    ``die_with_parent`` is killed with the process that started it (through setpriv, or
+    set between fork and exec where there is no setpriv)."""
+    import signal
+    import sys
+    import time
+
+    if how == "setpriv" and git._pdeathsig_wrapper() is None:
+        pytest.skip("no setpriv with --pdeathsig here")
+    script = ("import sys\nfrom cookiepatcher import git\n"
+              + ("git._pdeathsig_wrapper = lambda: None\n" if how == "fork" else "")
+              + "git.run(['-c', 'alias.wait=!sleep 30', 'wait'], die_with_parent=True)\n")
+    parent = subprocess.Popen([sys.executable, "-c", script], cwd=tmp_path)
+
+    def state(pid: int) -> tuple[str, int] | None:
+        """(state, parent pid) of a live process; ``None`` once it is gone or a zombie."""
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return None if fields[0] == "Z" else (fields[0], int(fields[1]))
+
+    def children(pid: int) -> list[int]:
+        return [int(e) for e in os.listdir("/proc") if e.isdigit() and (st := state(int(e))) and st[1] == pid]
+
+    deadline = time.monotonic() + 10
+    while not (kids := children(parent.pid)) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert kids, "git never started"
+    time.sleep(0.2)  # setpriv has become git
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 5
+    while any(state(k) for k in kids) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert [k for k in kids if state(k)] == [], "git outlived the process that started it"
