@@ -245,9 +245,13 @@ class ProcessRunner:
                 with self._lock:
                     url = self.forge.repo_info(entry.repo).clone_url
             env = {**os.environ, **self.forge.git_auth_env(url), "GIT_TERMINAL_PROMPT": "0"}
-            # --template=: a scratch clone needs no sample hooks or info files (fewer files to write)
-            cmd = ["git", "clone", "--quiet", "--no-tags", "--no-checkout", "--template=", git.clone_source(url),
-                   str(dest / "repo")]
+            # --template=: a scratch clone needs no sample hooks or info files (fewer files to write).
+            # A repository on this machine is cloned --shared: the throwaway clone reads its
+            # objects where they are (git's alternates) instead of linking each file, and
+            # only the upgrade's new objects are written (and removed with the clone)
+            source = git.clone_source(url)
+            shared = ["--shared"] if os.path.isdir(source) else []
+            cmd = ["git", "clone", "--quiet", "--no-tags", "--no-checkout", "--template=", *shared, source, str(dest / "repo")]
             code, _out, err = self._run_group(cmd, None, deadline, env)
             if code is None:
                 return self._timed_out(entry)
