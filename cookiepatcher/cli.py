@@ -6,6 +6,7 @@ stderr) or, for ``check``, out of date; 2 refused or failed with nothing changed
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -69,17 +70,39 @@ def run() -> None:
     """The ``cookiepatcher`` program (console script and ``python -m cookiepatcher``):
     :data:`main`, then the process exits.
 
-    Before the exit, every object left is moved out of the garbage collector's reach
-    (``gc.freeze``): the interpreter's last collection would otherwise walk the whole
-    render stack (Jinja, cookiecutter, arrow), about 20 ms, to free memory the exit
-    frees anyway. Files are closed and ``atexit`` handlers run as usual.
+    Once main has finished (returned or raised ``SystemExit``), the exit skips the
+    interpreter's teardown (freeing every object of the render stack: Jinja,
+    cookiecutter, arrow; 15 to 35 ms) and nothing else: a handler registered here first
+    runs last of the ``atexit`` handlers (they run in reverse order; none is registered
+    before this one), after non-daemon threads were joined and every other handler ran
+    (logging's, ``weakref.finalize``'s, ...); it flushes stdout and stderr and ends the
+    process with the exit code (``os._exit``). Any other exception (a bug, Ctrl-C) gets
+    Python's usual exit.
     """
+    import atexit
+
+    exit_code: list[int] = []
+
+    def leave() -> None:
+        if not exit_code:
+            return
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError, AttributeError):  # closed or replaced stream
+                pass
+        os._exit(exit_code[0])
+
+    atexit.register(leave)
     try:
         main()
-    finally:
-        import gc
-
-        gc.freeze()
+        exit_code.append(0)
+    except SystemExit as exc:
+        code = exc.code
+        if code is not None and not isinstance(code, int):
+            print(code, file=sys.stderr)  # what Python does with a message
+        exit_code.append(0 if code is None else code if isinstance(code, int) else 1)
+        raise SystemExit(exit_code[0]) from None
 
 
 def _ask(name: str, default: Any, choices: list[Any] | None) -> Any:

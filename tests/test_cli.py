@@ -421,3 +421,29 @@ def test_usage_errors_are_one_line_with_exit_2(tmp_path, args):
     lines = proc.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("cookiepatcher: error: ") and "--help" in lines[0], proc.stderr
     assert proc.stdout == ""
+
+
+@pytest.mark.parametrize("ending, code", [("sys.exit(3)", 3), ("sys.exit(None)", 0), ("sys.exit('bad input')", 1),
+                                          ("pass", 0)])
+def test_the_program_exits_with_mains_code_after_every_exit_handler(ending, code, tmp_path):
+    """``cli.run`` skips only the interpreter's teardown: handlers registered while the
+    command ran (logging's, finalizers) run, output is flushed, the exit code is main's."""
+    marker = tmp_path / "handler-ran"
+    script = ("import atexit, sys\nfrom cookiepatcher import cli\n"
+              "def fake_main():\n"
+              f"    atexit.register(lambda: open({str(marker)!r}, 'w').write('ran'))\n"
+              "    sys.stdout.write('unflushed output')\n"
+              f"    {ending}\n"
+              "cli.main = fake_main\ncli.run()\n")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert proc.returncode == code
+    assert proc.stdout == "unflushed output" and marker.read_text() == "ran"
+    assert ("bad input" in proc.stderr) == (code == 1)
+
+
+def test_a_bug_or_ctrl_c_in_the_program_exits_as_python_does(tmp_path):
+    script = ("import sys\nfrom cookiepatcher import cli\n"
+              "def fake_main():\n    raise KeyboardInterrupt\n"
+              "cli.main = fake_main\ncli.run()\n")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert proc.returncode == -2 and "KeyboardInterrupt" in proc.stderr  # killed by SIGINT, as Python reports it
