@@ -274,7 +274,10 @@ def clone_source(url: str) -> str:
     other URL is returned as it is."""
     from urllib.parse import unquote
 
-    return unquote(url[len("file://"):]) if url.startswith("file://") else url
+    rest = url[len("file://"):] if url.startswith("file://") else ""
+    rest = rest[len("localhost"):] if rest.startswith("localhost/") else rest
+    # only a URL naming an absolute path on this machine (no other host)
+    return unquote(rest) if rest.startswith("/") else url
 
 
 def remember_bare(path: Path) -> None:

@@ -164,3 +164,15 @@ def test_a_git_run_with_die_with_parent_dies_with_this_process(how: str, tmp_pat
     while any(state(k) for k in kids) and time.monotonic() < deadline:
         time.sleep(0.02)
     assert [k for k in kids if state(k)] == [], "git outlived the process that started it"
+
+
+@pytest.mark.parametrize("url, expected", [
+    ("file:///srv/git/tpl.git", "/srv/git/tpl.git"),
+    ("file:///srv/my%20templates/t.git", "/srv/my templates/t.git"),
+    ("file://localhost/srv/t.git", "/srv/t.git"),
+    ("file://otherhost/srv/t.git", "file://otherhost/srv/t.git"),
+    ("https://example.com/o/t.git", "https://example.com/o/t.git"),
+    ("/srv/t.git", "/srv/t.git"),
+])
+def test_clone_source_gives_git_the_path_of_a_local_url(url: str, expected: str) -> None:
+    assert git.clone_source(url) == expected
