@@ -86,12 +86,15 @@ def run() -> None:
     def leave() -> None:
         if not exit_code:
             return
+        code = exit_code[0]
         for stream in (sys.stdout, sys.stderr):
             try:
                 stream.flush()
-            except (OSError, ValueError, AttributeError):  # closed or replaced stream
+            except OSError:  # as Python: output lost at exit (full disk, closed pipe) is exit code 120
+                code = code or 120
+            except (ValueError, AttributeError):  # closed or replaced stream
                 pass
-        os._exit(exit_code[0])
+        os._exit(code)
 
     atexit.register(leave)
     try:

@@ -330,21 +330,27 @@ def _plain_text_shortcut(env: Any) -> Any:
     ``_jinja2_env_vars``, line-statement and line-comment prefixes) to itself, newlines
     normalised, with one trailing newline removed unless ``keep_trailing_newline`` (set
     by cookiecutter); substitutions are read only with Jinja's default delimiters and
-    settings (no ``finalize``, no autoescape, the stock ``getattr``). Whenever an
-    extension preprocesses the source or filters its token stream, and for every other
-    text, Jinja compiles.
+    without autoescape. The environment itself must be as Jinja makes it: the stock
+    ``getattr``, template, context and ``concat``, no ``finalize``, not async (an
+    extension may change them on the instance). Whenever an extension preprocesses the
+    source or filters its token stream, and for every other text, Jinja compiles.
     """
     import jinja2.ext
+    import jinja2.runtime
 
     if any(type(ext).preprocess is not jinja2.ext.Extension.preprocess
            or type(ext).filter_stream is not jinja2.ext.Extension.filter_stream for ext in env.extensions.values()):
         return env
-    if not env.keep_trailing_newline or env.newline_sequence != "\n" or env.is_async:
+    stock = (getattr(env.getattr, "__func__", None) is jinja2.Environment.getattr
+             and env.template_class is jinja2.Template and env.context_class is jinja2.runtime.Context
+             and env.concat is jinja2.Environment.concat and env.finalize is None and not env.is_async
+             and env.keep_trailing_newline and env.newline_sequence == "\n")
+    if not stock:
         return env
+    # (an empty prefix is a setting too: Jinja tests them against None; "" is in every text)
     markers = [m for m in (env.block_start_string, env.variable_start_string, env.comment_start_string,
-                           env.line_statement_prefix, env.line_comment_prefix) if m]
-    substitutes = (markers == ["{%", "{{", "{#"] and env.variable_end_string == "}}" and env.finalize is None
-                   and env.autoescape is False and type(env).getattr is jinja2.Environment.getattr)
+                           env.line_statement_prefix, env.line_comment_prefix) if m is not None]
+    substitutes = markers == ["{%", "{{", "{#"] and env.variable_end_string == "}}" and env.autoescape is False
 
     def shortcut(source: Any, compile_real: Callable[[], Any]) -> _Substitution | None:
         if not PLAIN_TEXT_SHORTCUT or not isinstance(source, str):

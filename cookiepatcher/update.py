@@ -378,6 +378,10 @@ def _compute(project, record, head_entries, scratch: Path, *, checkout, director
                                        reads={record.commit: reads[(record.commit, directory)], target: reads[(target, directory)]})
 
     phase("render")
+    if preloader is not None:
+        # a render imports the same modules (two threads importing modules that import
+        # each other may see one half done), and a fork must not copy a half-done import
+        preloader.wait()
     # the repository's folders are looked up once, before a render runs in a forked child
     source.has_paths([(record.commit, record.directory), (target, directory)])
     git.git_dir(project.root)
@@ -420,8 +424,6 @@ def _compute(project, record, head_entries, scratch: Path, *, checkout, director
             base_entries = cached[1]
             theirs, theirs_entries = theirs_render(scratch / "theirs", repo_dir_value=same, only=target_only, pending=pending)
         elif hasattr(os, "fork") and PARALLEL_RENDERS:
-            if preloader is not None:
-                preloader.wait()  # a fork must not copy a half-done import
             source.checkout_fingerprint()  # looked up once, for both sides
             # the child's blobs come back with its entries, for the merge's fast-import
             join = _in_child(lambda: _with_blobs(base_render, scratch / "base", repo_dir_value=same, only=base_only))

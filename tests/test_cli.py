@@ -447,3 +447,13 @@ def test_a_bug_or_ctrl_c_in_the_program_exits_as_python_does(tmp_path):
               "cli.main = fake_main\ncli.run()\n")
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert proc.returncode == -2 and "KeyboardInterrupt" in proc.stderr  # killed by SIGINT, as Python reports it
+
+
+def test_output_that_cannot_be_written_at_exit_is_exit_code_120_as_in_python(tmp_path):
+    script = ("import io, sys\nfrom cookiepatcher import cli\n"
+              "class Full(io.StringIO):\n"
+              "    def flush(self):\n        raise OSError(28, 'No space left on device')\n"
+              "def fake_main():\n    sys.stdout = Full()\n"
+              "cli.main = fake_main\ncli.run()\n")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert proc.returncode == 120

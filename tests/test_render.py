@@ -413,3 +413,57 @@ def test_substituted_files_are_the_bytes_cookiecutter_writes(tmp_path, monkeypat
     # only logic.txt and x.py (a filter) compile; without the shortcut, every name and file
     assert trees[True][1] == sorted([files["{{cookiecutter.project_slug}}/logic.txt"], files["{{cookiecutter.project_slug}}/{{cookiecutter.name}}.py"]])
     assert len(trees[False][1]) == 6  # two names, four files
+
+
+def _shortcut_and_jinja(env_factory, text, context, monkeypatch):
+    from cookiepatcher import render as render_mod
+
+    outcomes = []
+    for shortcut in (True, False):
+        monkeypatch.setattr(render_mod, "PLAIN_TEXT_SHORTCUT", shortcut)
+        env = render_mod._plain_text_shortcut(env_factory())
+        outcomes.append(_jinja_outcome(lambda: env.from_string(text), context))
+    return outcomes
+
+
+@pytest.mark.parametrize("text", ["hello\n", "x {{ cookiecutter.name }}\n"])
+def test_an_empty_line_statement_prefix_turns_the_shortcut_off(text, monkeypatch):
+    """Jinja tests the prefixes against None: ``""`` makes every line a statement (found by
+    a review)."""
+    from cookiecutter.environment import StrictEnvironment
+
+    context = {"cookiecutter": {"name": "Demo"}}
+    shortcut, jinja = _shortcut_and_jinja(
+        lambda: StrictEnvironment(context=context, keep_trailing_newline=True, line_statement_prefix=""), text, context,
+        monkeypatch)
+    assert shortcut == jinja and jinja[0] == "error"
+
+
+@pytest.mark.parametrize("change", ["getattr", "template_class", "concat", "finalize"])
+def test_an_environment_changed_on_the_instance_turns_the_shortcut_off(change, monkeypatch):
+    """An extension (a template's ``_extensions``) may set the lookup, the template class,
+    ``concat`` or ``finalize`` on the environment itself; Jinja's compiled code uses them
+    (found by a review)."""
+    import jinja2
+    from cookiecutter.environment import StrictEnvironment
+
+    class Upper(jinja2.Template):
+        def render(self, *args, **kwargs):
+            return super().render(*args, **kwargs).upper()
+
+    def factory():
+        env = StrictEnvironment(context=context, keep_trailing_newline=True)
+        if change == "getattr":
+            original = env.getattr
+            env.getattr = lambda obj, attr: str(original(obj, attr)).strip()
+        elif change == "template_class":
+            env.template_class = Upper
+        elif change == "concat":
+            env.concat = lambda parts: "|".join(parts)
+        else:
+            env.finalize = lambda value: f"<{value}>"
+        return env
+
+    context = {"cookiecutter": {"name": " Demo "}}
+    shortcut, jinja = _shortcut_and_jinja(factory, "x {{ cookiecutter.name }}\n", context, monkeypatch)
+    assert shortcut == jinja and jinja[1] != "x  Demo \n"
