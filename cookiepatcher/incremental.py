@@ -112,33 +112,63 @@ def _changed(repo: Path, base: str, target: str) -> list[str]:
     return sorted(changed, key=lambda p: p.encode("utf-8", "surrogateescape"))
 
 
-def scan(repo: Path, shas: list[str], directory: str | None) -> dict[str, set[str]]:
-    """What the template files below ``directory`` may read, at each of ``shas``:
-    ``"include"`` (``{% include %}``, ``import``, ``from``, ``extends``) and the context
-    values ``"_checkout"``, ``"_output_dir"`` and ``"context"`` (the whole context),
-    named in a file's text or path. Errs towards reading: a mention in a comment counts.
-    One ``git grep -o`` for all commits and one ``git ls-tree`` each.
-    """
-    prefix = f"{directory.strip('/')}/" if directory else ""
-    found: dict[str, set[str]] = {sha: set() for sha in shas}
-    # every file, binary ones too (-a): cookiecutter decides what it renders by its own test
-    raw = git.run(["grep", "--no-color", "-a", "-o", "-z", "-E", _SCAN_RE, *shas, "--", prefix or "."], repo,
-                  ok_codes=(0, 1)).stdout
-    # records are "<sha>:<path>\0<match>\n": a path holds no NUL (but may hold a line
-    # break), a match no line break (but may hold a NUL)
+#: above this many files of another commit to read, its grep reads the whole commit
+_MAX_GREP_PATHS = 1000
+
+
+def _grep_matches(raw: bytes) -> dict[str, set[str]]:
+    """``{path: kinds}`` from ``git grep -o -z`` output of one commit: records are
+    "<sha>:<path>\\0<match>\\n" (a path holds no NUL but may hold a line break, a match
+    no line break but may hold a NUL)."""
+    out: dict[str, set[str]] = {}
     pos = 0
     while pos < len(raw):
         nul = raw.find(b"\0", pos)
         end = raw.find(b"\n", nul + 1) if nul >= 0 else -1
         if nul < 0 or end < 0:
             break
-        sha = raw[pos:nul].split(b":", 1)[0].decode("ascii", "replace")
+        path = raw[pos:nul].split(b":", 1)[1].decode("utf-8", "surrogateescape")
         text = raw[nul + 1:end].decode("utf-8", "replace")
-        if sha in found and text:
-            found[sha].add(next(kind for kind, pattern in _KINDS if pattern.search(text)))
+        if text:
+            out.setdefault(path, set()).add(next(kind for kind, pattern in _KINDS if pattern.search(text)))
         pos = end + 1
-    for sha in shas:
-        for path in _listing(repo, sha, prefix):
+    return out
+
+
+def scan(repo: Path, shas: list[str], directory: str | None) -> dict[str, set[str]]:
+    """What the template files below ``directory`` may read, at each of ``shas``:
+    ``"include"`` (``{% include %}``, ``import``, ``from``, ``extends``) and the context
+    values ``"_checkout"``, ``"_output_dir"`` and ``"context"`` (the whole context),
+    named in a file's text or path. Errs towards reading: a mention in a comment counts.
+
+    One ``git grep -o`` reads every file of the last commit; the other commits' greps
+    (side by side) read only their files whose content the last commit does not have at
+    the same path (a file with the same blob reads the same). One ``git ls-tree`` each.
+    """
+    prefix = f"{directory.strip('/')}/" if directory else ""
+    found: dict[str, set[str]] = {sha: set() for sha in shas}
+    unique = list(dict.fromkeys(shas))
+    full = unique[-1]
+    trees = {sha: _tree(repo, sha) for sha in unique}
+    last = trees[full]
+    # (paths grepped for a commit; None = all of its files)
+    own: dict[str, list[str] | None] = {full: None}
+    for sha in unique[:-1]:
+        differing = [p for p, (_mode, obj) in trees[sha].items() if p.startswith(prefix) and last.get(p, ("", ""))[1] != obj]
+        own[sha] = differing if len(differing) <= _MAX_GREP_PATHS else None
+    # every file, binary ones too (-a): cookiecutter decides what it renders by its own test
+    started = [(sha, git.start(["--literal-pathspecs", "grep", "--no-color", "-a", "-o", "-z", "-E", _SCAN_RE, sha, "--",
+                                *(paths if paths is not None else [prefix or "."])], repo))
+               for sha, paths in own.items() if paths is None or paths]
+    matches = {sha: _grep_matches(proc.wait(ok_codes=(0, 1)).stdout) for sha, proc in started}
+    for sha in unique:
+        grepped = own[sha]
+        mine, lasts = matches.get(sha, {}), matches.get(full, {})
+        for path, (_mode, obj) in trees[sha].items():
+            if not path.startswith(prefix):
+                continue
+            read_here = grepped is None or last.get(path, ("", ""))[1] != obj
+            found[sha] |= (mine if read_here else lasts).get(path, set())
             m = _PATH_RE.search(path)
             if m:
                 found[sha].add(m.group(1) or "context")

@@ -276,3 +276,55 @@ def test_changed_paths_are_what_diff_tree_lists_in_its_order(tmp_path: Path) -> 
 
     assert incremental._changed(repo, base, target) == expected
     assert len(expected) == 10 and "same" not in expected
+
+
+def _scan_every_file(repo: Path, shas: list[str], prefix: str) -> dict[str, set[str]]:
+    """The scan's reference: one grep reading every file of every commit."""
+    raw = subprocess.run(["git", "grep", "--no-color", "-a", "-o", "-z", "-E", incremental._SCAN_RE, *shas, "--", prefix or "."],
+                         cwd=repo, capture_output=True).stdout
+    found: dict[str, set[str]] = {sha: set() for sha in shas}
+    for rec in raw.split(b"\n"):
+        if b"\0" in rec:
+            where, text = rec.split(b"\0", 1)
+            sha = where.split(b":", 1)[0].decode()
+            found[sha] |= {next(k for k, pattern in incremental._KINDS if pattern.search(text.decode("utf-8", "replace")))}
+    for sha in shas:
+        for path in incremental._listing(repo, sha, prefix):
+            m = incremental._PATH_RE.search(path)
+            if m:
+                found[sha].add(m.group(1) or "context")
+    return found
+
+
+@pytest.mark.parametrize("directory", [None, "tpl"])
+def test_scan_reads_each_content_once_and_finds_what_reading_every_file_finds(directory, tmp_path: Path) -> None:
+    """Files the last commit has with the same content are not read again for the other
+    commits; whatever each commit's files read is still found, per commit: reads only in
+    an unchanged file, only in the older version of a changed file, in a file the newer
+    commit deleted or moved, and names git would read as glob patterns."""
+    import os
+
+    repo = tmp_path / "r"
+    base = f"{directory}/" if directory else ""
+    files = {f"{base}cookiecutter.json": CC, f"{base}{S}/same.txt": "{% include 'x' %}\n",
+             f"{base}{S}/changed.txt": "{{ cookiecutter._checkout }}\n", f"{base}{S}/gone.txt": "{{ cookiecutter | jsonify }}\n",
+             f"{base}{S}/[ab]*.txt": "{{ cookiecutter._output_dir }}\n", f"{base}{S}/b.txt": "plain\n",
+             "outside.txt": "{% include 'y' %}\n"}
+    _write(repo, files)
+    (repo / base / S / os.fsdecode(b"caf\xe9.txt")).write_bytes(b"{{ cookiecutter.items() }}\n")
+    _git(repo, "init", "-q")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-qm", "one")
+    one = _git(repo, "rev-parse", "HEAD").strip()
+    _write(repo, {f"{base}{S}/changed.txt": "plain now\n", f"{base}{S}/gone.txt": None, f"{base}{S}/[ab]*.txt": "plain\n",
+                  f"{base}{S}/new.txt": "{{ cookiecutter._checkout }}\n"})
+    (repo / base / S / os.fsdecode(b"caf\xe9.txt")).unlink()
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-qm", "two")
+    two = _git(repo, "rev-parse", "HEAD").strip()
+
+    for shas in ([one, two], [two, one], [one], [one, two, one]):
+        expected = _scan_every_file(repo, list(dict.fromkeys(shas)), base)
+        assert incremental.scan(repo, shas, directory) == expected
+    assert incremental.scan(repo, [one, two], directory)[one] == {"include", "_checkout", "context", "_output_dir"}
+    assert incremental.scan(repo, [one, two], directory)[two] == {"include", "_checkout"}
