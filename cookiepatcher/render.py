@@ -49,15 +49,18 @@ class Rendered:
 
 
 def load_context(template_dir: Path, answers: Mapping[str, Any] | None = None,
-                 default_context: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                 default_context: Mapping[str, Any] | None = None, answer_flag: str = "--set ") -> dict[str, Any]:
     """The template's ``cookiecutter.json`` with ``answers`` applied (not yet prompted).
 
     Follows ``cookiecutter.generate.generate_context``: a choice answer moves to the
     front of its list, unknown answers are ignored.
 
+    ``answer_flag``: how the user changes an answer, for the error message (``--set `` for
+    upgrades, ``""`` for ``create``'s plain ``KEY=VALUE``).
+
     Raises:
         TemplateError: no or invalid cookiecutter.json, or an answer that is not one of
-            a choice question's options (way out: ``--set KEY=VALUE``).
+            a choice question's options (way out: ``--set KEY=VALUE``, or ``KEY=VALUE``).
     """
     from cookiecutter.exceptions import ContextDecodingException
     from cookiecutter.generate import generate_context
@@ -71,7 +74,7 @@ def load_context(template_dir: Path, answers: Mapping[str, Any] | None = None,
     except ContextDecodingException as exc:
         raise TemplateError(f"template's cookiecutter.json is not valid JSON: {exc}") from None
     except ValueError as exc:
-        raise TemplateError(f"an answer does not fit the template: {exc}; change it with --set KEY=VALUE") from None
+        raise TemplateError(f"an answer does not fit the template: {exc}; change it with {answer_flag}KEY=VALUE") from None
 
 
 def _quiet_cookiecutter_log() -> None:
@@ -652,7 +655,8 @@ def render(
     with _render_env(mode, template_dir), hook_output:
         run_pre_prompt_hook(template_dir)
     # with a ``prompt`` callback (upgrades) the callback applies the answers itself
-    context = {"cookiecutter": load_context(template_dir, None if prompt else answers, default_context)}
+    flag = "--set " if mode == "upgrade" and answer_flag is None else answer_flag or ""
+    context = {"cookiecutter": load_context(template_dir, None if prompt else answers, default_context, flag)}
     context["_cookiecutter"] = {k: v for k, v in context["cookiecutter"].items() if not k.startswith("_")}
     det = _deterministic() if mode == "upgrade" else contextlib.nullcontext()
     hook_output = _hook_output_to_stderr() if mode == "upgrade" else contextlib.nullcontext()
@@ -665,8 +669,7 @@ def render(
             else:
                 values = prompt_for_config(context, no_input)
             context["cookiecutter"].update(values)
-            check_path_answers(template_dir, context["cookiecutter"], "--set " if mode == "upgrade" and answer_flag is None
-                               else answer_flag or "")
+            check_path_answers(template_dir, context["cookiecutter"], flag)
             context["cookiecutter"]["_template"] = template
             context["cookiecutter"]["_output_dir"] = str(output_dir_value or output_dir.resolve())
             context["cookiecutter"]["_repo_dir"] = repo_dir_value or str(template_dir)

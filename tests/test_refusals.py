@@ -385,3 +385,14 @@ def test_set_value_outside_a_choice_questions_options(tmp_path, make_template):
     assert "pick one of them" in line
     assert run_cli("update", "--checkout", "v2", "--no-input", "--set", "database=sqlite", cwd=project).returncode == 0
     assert (project / "db.txt").read_text() == "db=sqlite\n"
+
+
+def test_create_with_an_answer_outside_a_choice_points_to_key_value_not_set(tmp_path, make_template):
+    """`create` takes answers as KEY=VALUE; it has no --set (found by a new-user trial)."""
+    tpl = make_template(tmp_path, {"v1": {"db.txt": "{{ cookiecutter.database }}\n"}},
+                        cookiecutter_json={"project_name": "Demo Project", "project_slug": "demo",
+                                           "database": ["postgres", "sqlite"]})
+    proc = run_cli("create", tpl.location, "--no-input", "--output-dir", tmp_path / "out", "database=oracle", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "change it with KEY=VALUE" in proc.stderr and "--set" not in proc.stderr
+    assert not (tmp_path / "out").exists()
