@@ -112,8 +112,20 @@ def _changed(repo: Path, base: str, target: str) -> list[str]:
     return sorted(changed, key=lambda p: p.encode("utf-8", "surrogateescape"))
 
 
-#: above this many files of another commit to read, its grep reads the whole commit
+#: above this many files (or bytes of their paths) of another commit to read, its grep
+#: reads the whole commit (the paths go on git's command line)
 _MAX_GREP_PATHS = 1000
+_MAX_GREP_PATH_BYTES = 64 * 1024
+# the paths name files, not patterns, whatever the user's environment says
+_LITERAL_PATHSPECS = {"GIT_LITERAL_PATHSPECS": "1", "GIT_GLOB_PATHSPECS": "0", "GIT_NOGLOB_PATHSPECS": "0",
+                      "GIT_ICASE_PATHSPECS": "0"}
+
+
+def _prefix(directory: str | None) -> str:
+    """The repository-relative prefix of a template subfolder: ``""`` or ``"sub/"``
+    (``./sub``, ``sub/`` and ``.//sub`` alike, as git resolves ``SHA:./sub/...``)."""
+    folder = posixpath.normpath(directory.strip("/")) if directory else "."
+    return "" if folder == "." else folder + "/"
 
 
 def _grep_matches(raw: bytes) -> dict[str, set[str]]:
@@ -145,29 +157,34 @@ def scan(repo: Path, shas: list[str], directory: str | None) -> dict[str, set[st
     (side by side) read only their files whose content the last commit does not have at
     the same path (a file with the same blob reads the same). One ``git ls-tree`` each.
     """
-    prefix = f"{directory.strip('/')}/" if directory else ""
+    prefix = _prefix(directory)
     found: dict[str, set[str]] = {sha: set() for sha in shas}
+    if not shas:
+        return found
     unique = list(dict.fromkeys(shas))
     full = unique[-1]
     trees = {sha: _tree(repo, sha) for sha in unique}
     last = trees[full]
-    # (paths grepped for a commit; None = all of its files)
+    # (paths grepped for a commit; None = all of its files). A path's result is reused
+    # only for the same blob with the same mode: git grep reads no symlink, and a
+    # symlink's target can be the same blob as a file's text.
     own: dict[str, list[str] | None] = {full: None}
     for sha in unique[:-1]:
-        differing = [p for p, (_mode, obj) in trees[sha].items() if p.startswith(prefix) and last.get(p, ("", ""))[1] != obj]
-        own[sha] = differing if len(differing) <= _MAX_GREP_PATHS else None
+        differing = [p for p, entry in trees[sha].items() if p.startswith(prefix) and last.get(p) != entry]
+        size = sum(len(p.encode("utf-8", "surrogateescape")) + 1 for p in differing)
+        own[sha] = differing if len(differing) <= _MAX_GREP_PATHS and size <= _MAX_GREP_PATH_BYTES else None
     # every file, binary ones too (-a): cookiecutter decides what it renders by its own test
-    started = [(sha, git.start(["--literal-pathspecs", "grep", "--no-color", "-a", "-o", "-z", "-E", _SCAN_RE, sha, "--",
-                                *(paths if paths is not None else [prefix or "."])], repo))
+    started = [(sha, git.start(["grep", "--no-color", "-a", "-o", "-z", "-E", _SCAN_RE, sha, "--",
+                                *(paths if paths is not None else [prefix or "."])], repo, env=_LITERAL_PATHSPECS))
                for sha, paths in own.items() if paths is None or paths]
     matches = {sha: _grep_matches(proc.wait(ok_codes=(0, 1)).stdout) for sha, proc in started}
     for sha in unique:
         grepped = own[sha]
         mine, lasts = matches.get(sha, {}), matches.get(full, {})
-        for path, (_mode, obj) in trees[sha].items():
+        for path, entry in trees[sha].items():
             if not path.startswith(prefix):
                 continue
-            read_here = grepped is None or last.get(path, ("", ""))[1] != obj
+            read_here = grepped is None or last.get(path) != entry
             found[sha] |= (mine if read_here else lasts).get(path, set())
             m = _PATH_RE.search(path)
             if m:
@@ -198,7 +215,7 @@ def plan(repo: Path, base: str, target: str, directory: str | None, *, same_answ
     """
     if not same_answers:
         return None
-    prefix = f"{directory.strip('/')}/" if directory else ""
+    prefix = _prefix(directory)
     base_files, target_files = _listing(repo, base, prefix), _listing(repo, target, prefix)
     proj = _project_template_dir(base_files, prefix)
     if proj is None or proj != _project_template_dir(target_files, prefix):

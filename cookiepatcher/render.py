@@ -341,8 +341,14 @@ def _plain_text_shortcut(env: Any) -> Any:
     import jinja2.ext
     import jinja2.runtime
 
-    if any(type(ext).preprocess is not jinja2.ext.Extension.preprocess
-           or type(ext).filter_stream is not jinja2.ext.Extension.filter_stream for ext in env.extensions.values()):
+    # (looked up on the instance: an extension may set them in its __init__)
+    if any(getattr(ext.preprocess, "__func__", None) is not jinja2.ext.Extension.preprocess
+           or getattr(ext.filter_stream, "__func__", None) is not jinja2.ext.Extension.filter_stream
+           for ext in env.extensions.values()):
+        return env
+    delimiters = (env.block_start_string, env.block_end_string, env.variable_start_string, env.variable_end_string,
+                  env.comment_start_string, env.comment_end_string)
+    if not all(isinstance(d, str) and d for d in delimiters):  # Jinja itself fails on such settings
         return env
     stock = (getattr(env.getattr, "__func__", None) is jinja2.Environment.getattr
              and env.template_class is jinja2.Template and env.context_class is jinja2.runtime.Context

@@ -154,6 +154,11 @@ def _in_child(work: Callable[[], Any]) -> Callable[[], Any]:
             with os.fdopen(write_fd, "wb") as out:
                 out.write(payload)
         finally:
+            for stream in (sys.stdout, sys.stderr):  # what the render printed (os._exit does not flush)
+                try:
+                    stream.flush()
+                except (OSError, ValueError):
+                    pass
             os._exit(0)
     os.close(write_fd)
 

@@ -328,3 +328,75 @@ def test_scan_reads_each_content_once_and_finds_what_reading_every_file_finds(di
         assert incremental.scan(repo, shas, directory) == expected
     assert incremental.scan(repo, [one, two], directory)[one] == {"include", "_checkout", "context", "_output_dir"}
     assert incremental.scan(repo, [one, two], directory)[two] == {"include", "_checkout"}
+
+
+# Found by a review of the scan that reads each content once: each once lost a read.
+def _repo_with(tmp_path: Path, *trees) -> tuple[Path, list[str]]:
+    """A repository with one commit per ``trees`` entry: ``{path: bytes, or ("link", target)}``."""
+    import os
+
+    repo = tmp_path / "r"
+    repo.mkdir()
+    _git(repo, "init", "-q")
+    shas = []
+    for tree in trees:
+        for p in [p for p in repo.rglob("*") if ".git" not in p.parts and (p.is_file() or p.is_symlink())]:
+            p.unlink()
+        for rel, content in tree.items():
+            path = repo / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(content, tuple):
+                os.symlink(content[1], path)
+            else:
+                path.write_bytes(content)
+        _git(repo, "add", "-A")
+        _git(repo, "commit", "-qm", "c", "--allow-empty")
+        shas.append(_git(repo, "rev-parse", "HEAD").strip())
+    return repo, shas
+
+
+def test_scan_does_not_take_a_symlinks_result_for_a_file_with_the_same_blob(tmp_path: Path) -> None:
+    """git grep reads no symlink; a symlink's target can be the same blob as a file's text."""
+    repo, (one, two) = _repo_with(tmp_path, {"f": b"{{ cookiecutter._output_dir }}"}, {"f": ("link", "{{ cookiecutter._output_dir }}")})
+    assert _git(repo, "rev-parse", f"{one}:f") == _git(repo, "rev-parse", f"{two}:f")
+    assert incremental.scan(repo, [one, two], None) == _scan_every_file(repo, [one, two], "") == {one: {"_output_dir"}, two: set()}
+
+
+@pytest.mark.parametrize("directory", ["./tpl", ".//tpl", "./tpl/", "tpl/"])
+def test_scan_and_plan_take_a_directory_however_it_is_spelled(directory: str, tmp_path: Path) -> None:
+    repo, (one,) = _repo_with(tmp_path, {"tpl/cookiecutter.json": b'{"slug": "x"}',
+                                         "tpl/{{cookiecutter.slug}}/f.txt": b"{{ cookiecutter._output_dir }}\n"})
+    assert incremental.scan(repo, [one], directory)[one] == incremental.scan(repo, [one], "tpl")[one] == {"_output_dir"}
+    assert incremental._prefix(directory) == "tpl/" and incremental._prefix(".") == incremental._prefix(None) == ""
+
+
+@pytest.mark.parametrize("var", ["GIT_GLOB_PATHSPECS", "GIT_ICASE_PATHSPECS", "GIT_LITERAL_PATHSPECS"])
+def test_scan_ignores_the_users_pathspec_settings(var: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    repo, (one, two) = _repo_with(tmp_path, {"f": b"{{ cookiecutter._checkout }}\n", "[g]*": b"{% include 'x' %}\n"},
+                                  {"f": b"plain now\n", "[g]*": b"plain\n"})
+    expected = _scan_every_file(repo, [one, two], "")
+    monkeypatch.setenv(var, "1")
+    assert incremental.scan(repo, [one, two], None) == expected and expected[one] == {"_checkout", "include"}
+
+
+def test_scan_with_more_differing_path_bytes_than_a_command_line_holds(tmp_path: Path) -> None:
+    import os
+
+    repo = tmp_path / "r"
+    repo.mkdir()
+    _git(repo, "init", "-q")
+    deep = "/".join(c * 200 for c in "abcdefghijklmno")
+
+    def commit(text: bytes) -> str:
+        obj = subprocess.run(["git", "hash-object", "-w", "--stdin"], cwd=repo, input=text, capture_output=True,
+                             check=True).stdout.decode().strip()
+        env = {**os.environ, "GIT_INDEX_FILE": str(tmp_path / "idx")}
+        subprocess.run(["git", "read-tree", "--empty"], cwd=repo, env=env, check=True)
+        lines = "".join(f"100644 {obj}\t{deep}/{i:04d}\n" for i in range(1000))
+        subprocess.run(["git", "update-index", "--index-info"], cwd=repo, input=lines.encode(), env=env, check=True)
+        tree = subprocess.run(["git", "write-tree"], cwd=repo, env=env, capture_output=True, check=True).stdout.decode().strip()
+        return _git(repo, "commit-tree", tree, "-m", "x").strip()
+
+    one, two = commit(b"{{ cookiecutter._checkout }}\n"), commit(b"plain\n")
+    assert incremental.scan(repo, [one, two], None) == {one: {"_checkout"}, two: set()}
+    assert incremental.scan(repo, [], None) == {}

@@ -467,3 +467,43 @@ def test_an_environment_changed_on_the_instance_turns_the_shortcut_off(change, m
     context = {"cookiecutter": {"name": " Demo "}}
     shortcut, jinja = _shortcut_and_jinja(factory, "x {{ cookiecutter.name }}\n", context, monkeypatch)
     assert shortcut == jinja and jinja[1] != "x  Demo \n"
+
+
+def test_an_extension_filtering_the_token_stream_from_its_instance_turns_the_shortcut_off(monkeypatch):
+    """The stream filter may be set in the extension's __init__, not its class (found by a
+    review)."""
+    import jinja2.ext
+    from cookiecutter.environment import StrictEnvironment
+    from jinja2.lexer import Token
+
+    class Spaces(jinja2.ext.Extension):
+        def __init__(self, environment):
+            super().__init__(environment)
+
+            def filter_stream(stream):
+                for tok in stream:
+                    yield Token(tok.lineno, "data", tok.value.replace(" ", "_")) if tok.type == "data" else tok
+
+            self.filter_stream = filter_stream
+
+    context = {"cookiecutter": {"name": "Demo"}}
+
+    def factory():
+        env = StrictEnvironment(context=context, keep_trailing_newline=True)
+        env.add_extension(Spaces)
+        return env
+
+    shortcut, jinja = _shortcut_and_jinja(factory, "a b {{ cookiecutter.name }}\n", context, monkeypatch)
+    assert shortcut == jinja == ("ok", "a_b_Demo\n")
+
+
+def test_settings_jinja_cannot_compile_with_turn_the_shortcut_off(monkeypatch):
+    """A delimiter set to None makes Jinja fail on every text; the shortcut must not
+    render plain texts Jinja refuses (found by a review)."""
+    from cookiecutter.environment import StrictEnvironment
+
+    context = {"cookiecutter": {"name": "Demo"}}
+    shortcut, jinja = _shortcut_and_jinja(
+        lambda: StrictEnvironment(context=context, keep_trailing_newline=True, variable_start_string="<<",
+                                  variable_end_string=">>", comment_start_string=None), "plain\n", context, monkeypatch)
+    assert shortcut == jinja and jinja[0] == "error"
