@@ -661,3 +661,29 @@ def test_render_code_loads_while_the_template_is_cloned_and_no_thread_outlives_t
     assert [t for t in threading.enumerate() if t.name == "cookiepatcher-preload"] == []
     assert sys.getswitchinterval() == interval
     assert outcomes(result) == {"README.md": "updated"} and (project / "README.md").read_text().endswith("v2 line\n")
+
+
+def test_a_template_directory_spelled_dot_slash_keeps_each_projects_output_dir(tmp_path):
+    """Two projects from one template (``--directory ./sub``) in different folders: the
+    template reads ``_output_dir``, so their renders must not be shared (found by a
+    review: the scan once missed the read for that spelling)."""
+    tpl = tmp_path / "tpl"
+    write(tpl / "sub" / "cookiecutter.json", '{"name": "p"}')
+    write(tpl / "sub" / "{{cookiecutter.name}}" / "where.txt", "{{ cookiecutter._output_dir }}\n")
+    write(tpl / "sub" / "{{cookiecutter.name}}" / "other.txt", "hi\n")
+    git(tpl, "init", "-q")
+    commit_all(tpl, "v1")
+    projects = []
+    for name in ("A", "B"):
+        (tmp_path / name).mkdir()
+        assert run_cli("create", tpl, "--directory", "./sub", "--no-input", cwd=tmp_path / name).returncode == 0
+        project = tmp_path / name / "p"
+        git(project, "init", "-q")
+        commit_all(project, "generated")
+        projects.append(project)
+    write(tpl / "sub" / "{{cookiecutter.name}}" / "where.txt", "at {{ cookiecutter._output_dir }}\n")
+    commit_all(tpl, "v2")
+    for project in projects:
+        proc = run_cli("update", cwd=project)
+        assert proc.returncode == 0, proc.stderr
+        assert (project / "where.txt").read_text() == f"at {project.parent}\n"
