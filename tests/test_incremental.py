@@ -2,7 +2,8 @@
 
 Every scenario below (one per kind of upgrade the engine handles, plus the cases the
 incremental planner must refuse) is upgraded twice from identical copies: once with the
-planner on, once with ``COOKIEPATCHER_FULL_RENDER=1``. Working tree bytes and modes, the
+planner, the render shortcut and the render cache on, once on the plain path
+(``COOKIEPATCHER_FULL_RENDER=1``, every text compiled by Jinja, no render cache). Working tree bytes and modes, the
 index (``git ls-files -s``, stages included), the exit code and the reported outcomes
 must be identical.
 """
@@ -16,6 +17,7 @@ import pytest
 from conftest import files_with_modes
 
 from cookiepatcher import incremental, rendercache
+from cookiepatcher import render as render_mod
 from cookiepatcher.create import create_project
 from cookiepatcher.update import update_project
 
@@ -146,8 +148,10 @@ def test_incremental_equals_full_render(name: str, tmp_path: Path, monkeypatch: 
     for mode in ("incremental", "full"):
         copy = tmp_path / mode
         shutil.copytree(proj, copy, symlinks=True)
-        if mode == "full":
+        if mode == "full":  # the plain path: full renders, every text compiled by Jinja, no render cache
             monkeypatch.setenv("COOKIEPATCHER_FULL_RENDER", "1")
+            monkeypatch.setenv(rendercache.ENV, "0")
+            monkeypatch.setattr(render_mod, "PLAIN_TEXT_SHORTCUT", False)
         else:
             monkeypatch.delenv("COOKIEPATCHER_FULL_RENDER", raising=False)
         result = update_project(copy, checkout="v2", no_input=True)
