@@ -331,9 +331,9 @@ def _plain_text_shortcut(env: Any) -> Any:
     a few KB), most of which are plain or only substitute answers. Jinja renders a text
     without any of the environment's delimiters (``{{``, ``{%``, ``{#``, those of
     ``_jinja2_env_vars``, line-statement and line-comment prefixes) to itself, newlines
-    normalised, with one trailing newline removed unless ``keep_trailing_newline`` (set
-    by cookiecutter); substitutions are read only with Jinja's default delimiters and
-    without autoescape. The environment itself must be as Jinja makes it: the stock
+    normalised (cookiecutter keeps the trailing newline: an environment that drops it
+    compiles); substitutions are read only with Jinja's default delimiters and without
+    autoescape. The environment itself must be as Jinja makes it: the stock
     ``getattr``, template, context and ``concat``, no ``finalize``, not async (an
     extension may change them on the instance). Whenever an extension preprocesses the
     source or filters its token stream, and for every other text, Jinja compiles.
