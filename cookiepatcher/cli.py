@@ -72,12 +72,13 @@ def run() -> None:
 
     Once main has finished (returned or raised ``SystemExit``), the exit skips the
     interpreter's teardown (freeing every object of the render stack: Jinja,
-    cookiecutter, arrow; 15 to 35 ms) and nothing else: a handler registered here first
-    runs last of the ``atexit`` handlers (they run in reverse order; none is registered
-    before this one), after non-daemon threads were joined and every other handler ran
-    (logging's, ``weakref.finalize``'s, ...); it flushes stdout and stderr and ends the
-    process with the exit code (``os._exit``). Any other exception (a bug, Ctrl-C) gets
-    Python's usual exit.
+    cookiecutter, arrow; 15 to 35 ms). A handler registered here, when the program
+    starts, runs last of the ``atexit`` handlers registered since (they run in reverse
+    order), after non-daemon threads were joined: the handlers of what the command
+    loaded (``weakref.finalize``'s, logging's, ...) have run. It shuts logging down (its
+    handler may be older, from a module a ``sitecustomize`` imported), flushes stdout and
+    stderr and ends the process with the exit code (``os._exit``; 120 if output is lost,
+    as Python does). Any other exception (a bug, Ctrl-C) gets Python's usual exit.
     """
     import atexit
 
@@ -87,6 +88,8 @@ def run() -> None:
         if not exit_code:
             return
         code = exit_code[0]
+        if "logging" in sys.modules:  # its handler may have been registered before this one
+            sys.modules["logging"].shutdown()
         for stream in (sys.stdout, sys.stderr):
             try:
                 stream.flush()

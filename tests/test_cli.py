@@ -457,3 +457,18 @@ def test_output_that_cannot_be_written_at_exit_is_exit_code_120_as_in_python(tmp
               "cli.main = fake_main\ncli.run()\n")
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert proc.returncode == 120
+
+
+def test_log_handlers_set_up_before_the_program_are_flushed_at_exit(tmp_path):
+    """``logging`` imported before ``cli.run`` (a sitecustomize, a .pth file) registered its
+    shutdown handler before the program's own: it is called anyway (found by a review)."""
+    log = tmp_path / "log.txt"
+    script = ("import logging, logging.handlers\n"
+              f"target = logging.FileHandler({str(log)!r})\n"
+              "buffered = logging.handlers.MemoryHandler(capacity=100, target=target)\n"
+              "logging.getLogger('x').addHandler(buffered)\n"
+              "from cookiepatcher import cli\n"
+              "def fake_main():\n    logging.getLogger('x').warning('kept')\n"
+              "cli.main = fake_main\ncli.run()\n")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert proc.returncode == 0 and log.read_text() == "kept\n"
