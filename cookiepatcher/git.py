@@ -314,6 +314,12 @@ def config_values(repo: Path, pattern: str) -> list[tuple[str, str]]:
     return [(k.decode("utf-8", "surrogateescape"), v[0].decode("utf-8", "surrogateescape") if v else "") for k, *v in items]
 
 
+def config_last(config: Sequence[tuple[str, str]], key: str) -> str | None:
+    """The value git uses for ``key`` (lower-case) in :func:`config_values` output: the
+    last one set; ``None`` when it is not set."""
+    return next((v for k, v in reversed(config) if k == key), None)
+
+
 def config_true(value: str | None) -> bool:
     """A boolean setting's value as git reads it (git-config(1)): ``None`` (unset) and
     ``false``/``no``/``off``/``0`` are false; anything else, a bare key (``""`` from

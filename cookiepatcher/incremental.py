@@ -84,16 +84,9 @@ def _folders(paths) -> set[str]:
 @functools.lru_cache(maxsize=8)
 def _tree(repo: Path, sha: str) -> Mapping[str, tuple[str, str]]:
     """``{path: (mode, object sha)}`` of every file (and submodule) at commit ``sha``, in
-    git's order (one ``git ls-tree -r``; remembered, as a commit never changes:
-    :func:`scan` and :func:`plan` both read the two commits of an upgrade)."""
-    raw = git.run(["ls-tree", "-r", "-z", "--full-tree", sha], repo).stdout
-    out: dict[str, tuple[str, str]] = {}
-    for rec in raw.split(b"\0"):
-        if rec:
-            meta, path = rec.split(b"\t", 1)
-            mode, _kind, obj = meta.decode().split(" ")
-            out[path.decode("utf-8", "surrogateescape")] = (mode, obj)
-    return MappingProxyType(out)  # shared by every caller: read-only
+    git's order (:func:`cookiepatcher.git.ls_tree`; remembered, as a commit never
+    changes: :func:`scan` and :func:`plan` both read the two commits of an upgrade)."""
+    return MappingProxyType(git.ls_tree(repo, sha))  # shared by every caller: read-only
 
 
 @functools.lru_cache(maxsize=8)

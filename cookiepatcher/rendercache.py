@@ -106,9 +106,9 @@ def _attribute_files(repo: Path, config: list[tuple[str, str]]) -> list[Path]:
     """The attribute files git reads for ``repo`` besides its work tree's (gitattributes(5)):
     ``info/attributes`` and the user's (``core.attributesFile``, else the XDG one)."""
     paths = [git.objects_dir(repo).parent / "info" / "attributes"]
-    named = [v for k, v in config if k == "core.attributesfile"]
-    if named:
-        paths.append(Path(os.path.expanduser(named[-1])))
+    named = git.config_last(config, "core.attributesfile")
+    if named is not None:
+        paths.append(Path(os.path.expanduser(named)))
     else:
         xdg = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
         paths.append(Path(xdg) / "git" / "attributes")
@@ -133,10 +133,7 @@ def hashes_verbatim(repo: Path, config: list[tuple[str, str]]) -> bool:
 
     ``config``: :func:`cookiepatcher.git.config_values` of at least the ``core.*`` keys.
     """
-    def last(key: str) -> str | None:
-        return next((v for k, v in reversed(config) if k == key), None)
-
-    if any(git.config_true(last(k)) for k in ("core.autocrlf", "core.ignorecase", "core.precomposeunicode", "core.protecthfs")):
+    if any(git.config_true(git.config_last(config, k)) for k in ("core.autocrlf", "core.ignorecase", "core.precomposeunicode", "core.protecthfs")):
         return False
     files = _attribute_files(repo, config)
     if not git.config_true(os.environ.get("GIT_ATTR_NOSYSTEM")):

@@ -164,7 +164,7 @@ class TemplateSource:
         names = ["HEAD"] if ref is None else [f"refs/heads/{ref}", f"refs/tags/{ref}", ref]
         specs = [f"{name}^{{commit}}" for name in names]
         for folder in folders:
-            specs += [f"{name}:{folder.strip('/') + '/' if folder else ''}cookiecutter.json" for name in names]
+            specs += [_context_file(name, folder) for name in names]
         found = self._query(specs)
         pick = next((i for i, sha in enumerate(found[:len(names)]) if sha), None)
         if pick is None:
@@ -231,7 +231,7 @@ class TemplateSource:
         paths = [c for c in dict.fromkeys(self._queued_paths) if c not in self._paths]
         self._queued_commits, self._queued_paths = [], []
         queued = [f"{sha}^{{commit}}" for sha in commits]
-        queued += [f"{sha}:{path.strip('/') + '/' if path else ''}cookiecutter.json" for sha, path in paths]
+        queued += [_context_file(sha, path) for sha, path in paths]
         found = git.resolve_many(self.repo, queued + list(specs))
         for sha, got in zip(commits, found):
             if got is not None:
@@ -269,7 +269,7 @@ class TemplateSource:
         """:meth:`has_path` for several ``(sha, folder)`` pairs, in one git process."""
         todo = [c for c in dict.fromkeys(checks) if c not in self._paths]
         if todo:
-            specs = [f"{sha}:{path.strip('/') + '/' if path else ''}cookiecutter.json" for sha, path in todo]
+            specs = [_context_file(sha, path) for sha, path in todo]
             for check, found in zip(todo, self._query(specs)):
                 self._paths[check] = found is not None
         return [self._paths[c] for c in checks]
@@ -311,6 +311,11 @@ class TemplateSource:
                 data = "".join(p + "\0" for p in paths).encode("utf-8", "surrogateescape")
                 git.run(["checkout-index", "-f", "-z", "--stdin", f"--prefix={dest}/"], self.repo, env=env, input=data)
         return dest
+
+
+def _context_file(rev: str, folder: str | None) -> str:
+    """The revision naming ``cookiecutter.json`` of template subfolder ``folder`` at ``rev``."""
+    return f"{rev}:{folder.strip('/') + '/' if folder else ''}cookiecutter.json"
 
 
 def _mark_fetched(mirror: Path) -> None:

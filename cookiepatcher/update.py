@@ -396,7 +396,7 @@ def _compute(project, record, head_entries, scratch: Path, *, checkout, director
     options: dict[str, Any] = {"attributes": repo_attributes(project.root, project.prefix, head_entries)}
     # one look at the repository's git settings serves both renders and the merge
     config = git.config_values(project.root, r"^(core|filter|merge)\.|^extensions\.partialclone$|^remote\..*\.promisor$")
-    conflict_style = next((v for k, v in reversed(config) if k == "merge.conflictstyle"), "")
+    conflict_style = git.config_last(config, "merge.conflictstyle") or ""
     cached_renders = render_cache and rendercache.enabled()
     # a repository that stores files as they are gets its renders hashed without git
     # (their blobs go into the merge's fast-import with the cached ones)
