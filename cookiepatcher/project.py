@@ -15,6 +15,7 @@ from cookiepatcher import git, rendercache
 from cookiepatcher.answers import resolve_answers
 from cookiepatcher.errors import RefusedError, TemplateError
 from cookiepatcher.merge import Entries, RepoAttributes, render_entries
+from cookiepatcher.plainrender import render_plain
 from cookiepatcher.render import Rendered, check_symlinks, render
 from cookiepatcher.source import TemplateSource
 
@@ -186,8 +187,13 @@ def render_at(repo: Path, source: TemplateSource, sha: str, directory: str | Non
     def prompt(context: dict[str, Any]) -> dict[str, Any]:
         return resolve_answers(context, answers, ask=ask, decided=decided)
 
-    rendered = render(folder, out, answers, template=source.location, checkout=checkout, mode="upgrade", prompt=prompt,
-                      output_dir_value=output_dir_value, repo_dir_value=repo_dir_value, answer_flag=answer_flag)
+    # an incremental render's texts usually need neither Jinja nor cookiecutter
+    rendered = render_plain(folder, out, answers, template=source.location, checkout=checkout,
+                            output_dir_value=output_dir_value, repo_dir_value=repo_dir_value,
+                            answer_flag=answer_flag) if only else None
+    if rendered is None:
+        rendered = render(folder, out, answers, template=source.location, checkout=checkout, mode="upgrade", prompt=prompt,
+                          output_dir_value=output_dir_value, repo_dir_value=repo_dir_value, answer_flag=answer_flag)
     entries = render_entries(repo, rendered.project, attributes, pending=pending if verbatim else None,
                              object_format=object_format)
     if cache_key is not None and rendercache.cacheable_template(folder, rendered.context):

@@ -101,8 +101,8 @@ def preload() -> None:
 
 
 class Preloader:
-    """Runs :func:`preload` in a background thread from :meth:`start` on, while the
-    caller mostly waits for git processes (which release the GIL).
+    """Runs ``load`` (default :func:`preload`) in a background thread from :meth:`start`
+    on, while the caller mostly waits for git processes (which release the GIL).
 
     :meth:`wait` joins it; call it before forking (a fork must not copy a half-done
     import), before rendering and before returning. An import error is not reported
@@ -111,7 +111,8 @@ class Preloader:
     git process ends; :meth:`wait` restores it.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, load: Callable[[], Any] | None = None) -> None:
+        self._load = load or preload
         self._thread: Any = None
         self._interval = 0.0
 
@@ -124,7 +125,7 @@ class Preloader:
 
         def work() -> None:
             try:
-                preload()
+                self._load()
             except Exception:  # noqa: BLE001 - the render's own import reports it
                 pass
 

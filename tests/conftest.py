@@ -279,6 +279,29 @@ def generate(template: Template, ref: str | None, answers: Mapping[str, Any] | N
     return project
 
 
+def count_renders(monkeypatch: Any) -> list[str]:
+    """Record every render an upgrade starts (cookiecutter's, or one without it) in the
+    returned list, by name, without changing them."""
+    from cookiepatcher import project
+
+    calls: list[str] = []
+    for name in ("render", "render_plain"):
+        real = getattr(project, name)
+        monkeypatch.setattr(project, name, lambda *a, _real=real, _name=name, **k: calls.append(_name) or _real(*a, **k))
+    return calls
+
+
+def forbid_renders(monkeypatch: Any) -> None:
+    """Make any render an upgrade starts fail the test (a cache hit must not render)."""
+    from cookiepatcher import project
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("rendered although the render was cached")
+
+    monkeypatch.setattr(project, "render", refuse)
+    monkeypatch.setattr(project, "render_plain", refuse)
+
+
 def write(path: Path, content: str | bytes) -> None:
     """Write ``content`` to ``path`` (creating parents)."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -14,20 +14,16 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import files_with_modes
+from conftest import count_renders, files_with_modes, forbid_renders
 from test_incremental import CC, SCENARIOS, S, _git, generate_at_v1, make_two_versions
 
-from cookiepatcher import project, rendercache, update
+from cookiepatcher import rendercache, update
 from cookiepatcher.update import update_project
 
 
 def _outcome(copy: Path, result) -> tuple:
     return (result.exit_code, [(f.path, f.status, f.old_path) for f in result.files], dict(result.defaulted),
             files_with_modes(copy), _git(copy, "ls-files", "-s"), _git(copy, "status", "--porcelain"))
-
-
-def _no_render(*args, **kwargs):
-    raise AssertionError("rendered although the render was cached")
 
 
 def _update_copy(proj: Path, dest: Path) -> tuple:
@@ -51,9 +47,7 @@ def test_cached_renders_give_the_same_upgrade(name: str, tmp_path: Path, monkeyp
     cold = _update_copy(proj, dest)
     hooks = any(p.startswith("hooks/") for p in {**v1, **v2})
     assert bool(list((Path(os.environ["COOKIEPATCHER_CACHE_DIR"]) / "renders" / "index").rglob("*.render"))) != hooks
-    rendered = []
-    real = project.render
-    monkeypatch.setattr(project, "render", lambda *a, **k: rendered.append(1) or real(*a, **k))
+    rendered = count_renders(monkeypatch)
     warm = _update_copy(proj, dest)
     assert off == cold == warm
     assert off[1], "the scenario must change something"
@@ -67,7 +61,7 @@ def test_a_fresh_repository_gets_the_cached_blobs(tmp_path: Path, monkeypatch: p
     proj = generate_at_v1(tmp_path, tpl, {"a.txt": "user\n1\n2\n3\n"})
     dest = tmp_path / "work" / "copy"
     first = _update_copy(proj, dest)
-    monkeypatch.setattr(project, "render", _no_render)
+    forbid_renders(monkeypatch)
     # a new clone: none of the first run's objects
     shutil.rmtree(dest)
     subprocess.run(["git", "clone", "-q", "--no-local", str(proj), str(dest)], check=True)
@@ -90,9 +84,7 @@ def test_a_damaged_cache_is_a_miss(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         end = raw.index(b"\n")
         json.loads(raw[:end])  # the header stays valid JSON: only the blobs are wrong
         p.write_bytes(raw[:end + 1] + b"x" * (len(raw) - end - 1))
-    rendered = []
-    real = project.render
-    monkeypatch.setattr(project, "render", lambda *a, **k: rendered.append(1) or real(*a, **k))
+    rendered = count_renders(monkeypatch)
     second = _update_copy(proj, dest)
     assert second == first
     assert rendered, "damaged blobs must not be used"
@@ -116,7 +108,7 @@ def test_new_question_defaults_come_back_from_the_cache(tmp_path: Path, monkeypa
     dest = tmp_path / "work" / "copy"
     first = _update_copy(proj, dest)
     assert first[2] == {"license": "MIT"}
-    monkeypatch.setattr(project, "render", _no_render)
+    forbid_renders(monkeypatch)
     assert _update_copy(proj, dest) == first
     assert json.loads((dest / "cookiepatcher.json").read_text())["context"]["license"] == "MIT"
 
@@ -128,7 +120,7 @@ def test_projects_in_other_folders_share_renders_unless_the_template_reads_outpu
     plain = make_two_versions(tmp_path / "plain", {f"{S}/a.txt": "1\n"}, {f"{S}/a.txt": "2\n"})
     proj = generate_at_v1(tmp_path / "plain", plain, {})
     first = _update_copy(proj, tmp_path / "one" / "copy")
-    monkeypatch.setattr(project, "render", _no_render)
+    forbid_renders(monkeypatch)
     assert _update_copy(proj, tmp_path / "two" / "copy")[:2] == first[:2]
     assert (tmp_path / "two" / "copy" / "a.txt").read_text() == "2\n"
     monkeypatch.undo()

@@ -14,6 +14,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import count_renders
 from test_incremental import CC, README, S, _git, _write, generate_at_v1, make_two_versions
 from test_rendercache import _outcome
 
@@ -202,19 +203,15 @@ def test_repo_dir_through_symlinked_tmpdir(tmp_path, monkeypatch):
 
 def _triple(tmp_path, monkeypatch, proj_factory, **kw):
     """off / cold / warm(with render failing) results of the same update from identical copies."""
-    from cookiepatcher import project as project_mod
     out = {}
     for name in ("off", "cold", "warm"):
         monkeypatch.setenv(rendercache.ENV, "0" if name == "off" else "1")
         dest, proj_dir = proj_factory()
-        if name == "warm":
-            real = project_mod.render
-            calls = []
-            monkeypatch.setattr(project_mod, "render", lambda *a, **k: calls.append(1) or real(*a, **k))
-        r = update_project(proj_dir, no_input=True, **kw)
+        with monkeypatch.context() as patch:
+            calls = count_renders(patch) if name == "warm" else []
+            r = update_project(proj_dir, no_input=True, **kw)
         out[name] = (_outcome(dest, r), json.loads((proj_dir / "cookiepatcher.json").read_text()))
         if name == "warm":
-            monkeypatch.setattr(project_mod, "render", real)
             out["warm_rendered"] = len(calls)
     return out
 
