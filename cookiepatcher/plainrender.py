@@ -91,6 +91,7 @@ def _copy_only(path: str, context: Mapping[str, Any]) -> bool:
 def preload() -> None:
     """Import what :func:`render_plain` needs (binaryornot, and the text codecs it tries
     on every file), for :class:`cookiepatcher.render.Preloader`."""
+    import binaryornot.check  # noqa: F401
     from binaryornot.helpers import is_binary_string
 
     is_binary_string("text, then bytes no codec takes: \u00e9\u4e2d".encode() + bytes(range(128, 256)))

@@ -5,8 +5,9 @@ abbreviation (``gh:org/repo``, ``gl:``, ``bb:``; expanded as cookiecutter's
 ``repository.expand_abbreviations`` does). Remote templates are kept as bare mirrors in
 ``$COOKIEPATCHER_CACHE_DIR`` (default: the user cache dir, e.g. ``~/.cache/cookiepatcher``),
 fetched only when a needed commit or ref is missing (a branch is re-fetched to learn its
-latest commit unless ``offline``). A file lock per mirror keeps two processes from
-corrupting it; a new mirror is cloned beside its final path and renamed into place.
+latest commit unless ``offline``). A file lock per mirror keeps two processes' fetches
+apart; a new mirror is cloned beside its final path and renamed into place, without a
+lock (when two processes clone at once, the first rename wins and both use it).
 """
 from __future__ import annotations
 
@@ -376,22 +377,29 @@ def open_template(template: str, *, offline: bool = False, abbreviations: dict[s
             mirror.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise TemplateError(f"cannot use the template cache {cache_dir()} ({exc.strerror}); set COOKIEPATCHER_CACHE_DIR to a writable folder") from None
-        with source._lock():
-            if not mirror.exists():  # another process may have cloned it meanwhile
-                tmp = Path(tempfile.mkdtemp(prefix=mirror.name + ".tmp-", dir=mirror.parent))
-                src = git.clone_source(url)
-                if on_fetch is not None:
-                    on_fetch()
-                proc = git.run(["clone", "--bare", "--quiet", src, str(tmp)], check=False)
-                if proc.returncode != 0:
-                    shutil.rmtree(tmp, ignore_errors=True)
-                    raise TemplateError(f"cannot reach template {location}: {_first_error(proc.stderr)}; check the URL and network")
-                # keep no credentials on disk: the mirror's remote is the stripped URL
-                # (fetches name the URL themselves; nothing reads the mirror's remote)
-                if strip_credentials(src) != src:
-                    git.run(["remote", "set-url", "origin", strip_credentials(url)], tmp, check=False)
-                os.replace(tmp, mirror)
-                _mark_fetched(mirror)
+        # No lock: the clone goes to a folder of its own and is renamed into place, which
+        # fails if another process's clone got there first (that one is used, this one
+        # dropped). Fetches into an existing mirror take the lock.
+        tmp = Path(tempfile.mkdtemp(prefix=mirror.name + ".tmp-", dir=mirror.parent))
+        src = git.clone_source(url)
+        if on_fetch is not None:
+            on_fetch()
+        proc = git.run(["clone", "--bare", "--quiet", src, str(tmp)], check=False)
+        if proc.returncode != 0:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise TemplateError(f"cannot reach template {location}: {_first_error(proc.stderr)}; check the URL and network")
+        # keep no credentials on disk: the mirror's remote is the stripped URL
+        # (fetches name the URL themselves; nothing reads the mirror's remote)
+        if strip_credentials(src) != src:
+            git.run(["remote", "set-url", "origin", strip_credentials(url)], tmp, check=False)
+        try:
+            os.replace(tmp, mirror)  # rename(2): refuses to replace a folder that has files
+        except OSError as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if not (mirror / "HEAD").exists():
+                raise TemplateError(f"cannot use the template cache {cache_dir()} ({exc.strerror}); set COOKIEPATCHER_CACHE_DIR to a writable folder") from None
+        else:
+            _mark_fetched(mirror)
         source._fetched = True
     git.remember_bare(mirror)  # cloned --bare above: its git folder is itself
     return source

@@ -269,3 +269,47 @@ def test_on_fetch_is_called_before_a_clone_or_fetch_and_only_then(tpl, tmp_path)
     assert open_template(tpl.url, offline=True, on_fetch=on_fetch).resolve(None) == tpl.sha("v3")
     assert open_template(str(tpl.path), on_fetch=on_fetch).resolve("v1") == tpl.sha("v1")
     assert len(calls) == 2
+
+
+def test_two_processes_cloning_at_once_both_use_the_first_mirror(tpl, monkeypatch):
+    """A new mirror is cloned without a lock, into a folder of its own: when another
+    process's clone is renamed into place first, that mirror is used and this clone is
+    dropped (no error, no leftover folder)."""
+    import shutil
+    import subprocess
+
+    from cookiepatcher import git as git_module
+    from cookiepatcher.source import _mirror_path
+
+    mirror = _mirror_path(tpl.url)
+    real_run = git_module.run
+
+    def run(args, *rest, **kwargs):
+        result = real_run(args, *rest, **kwargs)
+        if args[:1] == ["clone"]:  # meanwhile, another process finishes its clone
+            subprocess.run(["git", "clone", "--bare", "--quiet", str(tpl.path), str(mirror)], check=True)
+            (mirror / "theirs").write_text("the other process's mirror\n")
+        return result
+
+    monkeypatch.setattr(git_module, "run", run)
+    source = open_template(tpl.url)
+    monkeypatch.setattr(git_module, "run", real_run)
+    assert source.repo == mirror and (mirror / "theirs").exists()
+    assert source.resolve("v1") == tpl.sha("v1")
+    assert sorted(p.name for p in mirror.parent.iterdir()) == [mirror.name]  # this process's clone is gone
+    shutil.rmtree(mirror)
+
+
+def test_a_clone_that_cannot_be_renamed_into_place_is_an_error(tpl, monkeypatch):
+    """Only a mirror already in place excuses a failed rename; otherwise the error says
+    which cache folder failed and how to pick another."""
+    from cookiepatcher import source as source_module
+
+    def refuse(src, dst):
+        raise PermissionError(13, "Permission denied", str(dst))
+
+    monkeypatch.setattr(source_module.os, "replace", refuse)
+    with pytest.raises(TemplateError, match="Permission denied.*COOKIEPATCHER_CACHE_DIR"):
+        open_template(tpl.url)
+    mirrors = Path(os.environ["COOKIEPATCHER_CACHE_DIR"]) / "mirrors"
+    assert list(mirrors.iterdir()) == []
