@@ -15,7 +15,7 @@ from cookiepatcher import git, rendercache
 from cookiepatcher.answers import resolve_answers
 from cookiepatcher.errors import RefusedError, TemplateError
 from cookiepatcher.merge import Entries, RepoAttributes, render_entries
-from cookiepatcher.plainrender import render_plain
+from cookiepatcher.plainrender import render_blobs, render_plain
 from cookiepatcher.render import Rendered, check_symlinks, render
 from cookiepatcher.source import TemplateSource
 
@@ -117,7 +117,7 @@ def render_at(repo: Path, source: TemplateSource, sha: str, directory: str | Non
               only: tuple[str, list[str]] | None = None, output_dir_value: str | None = None,
               repo_dir_value: str | None = None, answer_flag: str | None = None,
               cache_volatile: str | None = None, repo_fingerprint: str | None = None,
-              cache_only: bool = False, attributes: RepoAttributes | None = None,
+              quick_only: bool = False, attributes: RepoAttributes | None = None,
               present: AbstractSet[str] = frozenset(),
               reads_output_dir: bool | None = None,
               pending: dict[str, bytes] | None = None, verbatim: bool = False,
@@ -136,7 +136,9 @@ def render_at(repo: Path, source: TemplateSource, sha: str, directory: str | Non
             ``ask``): the run's temporary folder, which a cached render must not contain.
         repo_fingerprint: :func:`cookiepatcher.rendercache.repo_fingerprint` of ``repo``
             when the caller has it (computed here otherwise).
-        cache_only: return the cached render, or ``None`` without rendering.
+        quick_only: return the cached render, or one made from the template's blobs
+            without writing a file (:func:`cookiepatcher.plainrender.render_blobs`), or
+            ``None`` without rendering.
         attributes: the project's ``.gitattributes`` (:func:`cookiepatcher.merge.repo_attributes`),
             applied when hashing the render as ``git add`` would.
         present: blob shas known to be in ``repo`` (HEAD's): a cached render need not
@@ -154,7 +156,7 @@ def render_at(repo: Path, source: TemplateSource, sha: str, directory: str | Non
 
     Returns:
         The render (its context; the folder is temporary) and its entries in ``repo``'s
-        object database (``None`` only with ``cache_only``, when it is not cached).
+        object database (``None`` only with ``quick_only``, when neither is possible).
     """
     cache_key = None
     if cache_volatile is not None and ask is None and rendercache.enabled():
@@ -176,7 +178,18 @@ def render_at(repo: Path, source: TemplateSource, sha: str, directory: str | Non
             if decided is not None:
                 decided.update(known)
             return Rendered(project=scratch / "render", context=context), entries
-    if cache_only:
+    if only is not None and verbatim and pending is not None:
+        # most incremental renders need no file: rendered from the blobs, hashed as they are
+        made = render_blobs(source, sha, directory, only[1], answers, template=source.location, checkout=checkout,
+                            output_dir=scratch / "render", output_dir_value=output_dir_value,
+                            repo_dir_value=repo_dir_value, answer_flag=answer_flag, object_format=object_format)
+        if made is not None:
+            context, entries, blobs = made
+            pending.update(blobs)
+            if cache_key is not None:  # (no hooks, no _extensions: render_blobs gave up on those)
+                rendercache.store(cache_key, repo, entries, context, {}, volatile=_volatile(cache_volatile), blobs=blobs)
+            return Rendered(project=scratch / "render", context=context), entries
+    if quick_only:
         return None
     folder = template_folder(source, sha, directory, scratch, what, only)
     out = scratch / "render"
@@ -197,7 +210,11 @@ def render_at(repo: Path, source: TemplateSource, sha: str, directory: str | Non
     entries = render_entries(repo, rendered.project, attributes, pending=pending if verbatim else None,
                              object_format=object_format)
     if cache_key is not None and rendercache.cacheable_template(folder, rendered.context):
-        volatile = tuple({cache_volatile, os.path.realpath(cache_volatile)})
-        rendercache.store(cache_key, repo, entries, rendered.context, dict(decided or {}), volatile=volatile,
+        rendercache.store(cache_key, repo, entries, rendered.context, dict(decided or {}), volatile=_volatile(cache_volatile),
                           folder=rendered.project)
     return rendered, entries
+
+
+def _volatile(scratch: str) -> tuple[str, ...]:
+    """The run's temporary folder as given and resolved: a render holding it is not kept."""
+    return tuple({scratch, os.path.realpath(scratch)})

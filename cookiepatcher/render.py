@@ -21,7 +21,7 @@ import re
 import shutil
 import sys
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -548,24 +548,35 @@ def run_pre_prompt_hook(template_dir: Path) -> None:
 
 def path_answer_keys(template_dir: Path) -> set[str]:
     """Answer names used in the template's file and folder names (``{{ cookiecutter.X }}``)."""
-    keys: set[str] = set()
+    names: list[str] = []
     for root, dirs, files in os.walk(template_dir):
-        for name in dirs + files:
-            if "{{" in name or "{%" in name:
-                keys.update(re.findall(r"cookiecutter\.([A-Za-z_][A-Za-z0-9_]*)", name))
+        names += dirs + files
         if ".git" in dirs:
             dirs.remove(".git")
+    return name_answer_keys(names)
+
+
+def name_answer_keys(names: Iterable[str]) -> set[str]:
+    """Answer names used in these file or folder names (``{{ cookiecutter.X }}``)."""
+    keys: set[str] = set()
+    for name in names:
+        if "{{" in name or "{%" in name:
+            keys.update(re.findall(r"cookiecutter\.([A-Za-z_][A-Za-z0-9_]*)", name))
     return keys
 
 
-def check_path_answers(template_dir: Path, answers: Mapping[str, Any], answer_flag: str = "--set ") -> None:
+def check_path_answers(template_dir: Path, answers: Mapping[str, Any], answer_flag: str = "--set ", *,
+                       names: Iterable[str] | None = None) -> None:
     """Refuse answers that would make cookiecutter write outside the output folder.
+
+    ``names``: the template's file and folder names, when the caller has them (else the
+    names below ``template_dir``).
 
     Raises:
         RefusedError: an answer used in a file or folder name is absolute, contains a
             path separator or a ``..`` segment.
     """
-    for key in sorted(path_answer_keys(template_dir)):
+    for key in sorted(name_answer_keys(names) if names is not None else path_answer_keys(template_dir)):
         value = answers.get(key)
         if not isinstance(value, str):
             continue

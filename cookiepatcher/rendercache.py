@@ -32,7 +32,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import AbstractSet, Any
+from typing import AbstractSet, Any, Mapping
 
 from cookiepatcher import git
 from cookiepatcher.merge import Entries
@@ -231,11 +231,12 @@ def blob_sha(data: bytes, hex_length: int = 40) -> str:
 
 
 def store(cache_key: str, repo: Path, entries: Entries, context: dict[str, Any], decided: dict[str, Any], *,
-          volatile: tuple[str, ...], folder: Path | None = None) -> None:
+          volatile: tuple[str, ...], folder: Path | None = None, blobs: Mapping[str, bytes] | None = None) -> None:
     """Keep a finished render: its entries, context and new-question answers, and the
-    bytes of its blobs: read from the rendered ``folder`` where a file's bytes are its
-    blob (no attribute or filter changed them when it was hashed), else from ``repo``
-    with one ``git cat-file --batch``.
+    bytes of its blobs: from ``blobs`` (``{sha: bytes}``) when the caller has them, read
+    from the rendered ``folder`` where a file's bytes are its blob (no attribute or
+    filter changed them when it was hashed), else from ``repo`` with one
+    ``git cat-file --batch``.
 
     ``volatile`` holds this run's temporary folder, as given and resolved (part of the
     ``_repo_dir`` the template saw): a render whose files contain one of them depends on
@@ -246,7 +247,9 @@ def store(cache_key: str, repo: Path, entries: Entries, context: dict[str, Any],
         return
     shas = sorted({sha for mode, sha in entries.values() if mode != "160000"})
     try:
-        found = _blobs_from_files(folder, entries, shas) if folder is not None else {}
+        found = {sha: blobs[sha] for sha in shas if sha in blobs} if blobs is not None else {}
+        if folder is not None:
+            found.update(_blobs_from_files(folder, entries, [sha for sha in shas if sha not in found]))
         rest = [sha for sha in shas if sha not in found]
         if rest:
             found.update(git.read_blobs(repo, rest))

@@ -104,6 +104,9 @@ class TemplateSource:
     _commits: set[str] = field(default_factory=set, repr=False)
     _paths: dict[tuple[str, str | None], bool] = field(default_factory=dict, repr=False)
     _checkout_fingerprint: str | None = field(default=None, repr=False)
+    _config: list[tuple[str, str]] | None = field(default=None, repr=False)
+    _verbatim: bool | None = field(default=None, repr=False)
+    _blobs: dict[str, bytes] = field(default_factory=dict, repr=False)
     # lookups asked for by preload(), made with the next git process this object runs
     _queued_commits: list[str] = field(default_factory=list, repr=False)
     _queued_paths: list[tuple[str, str | None]] = field(default_factory=list, repr=False)
@@ -280,6 +283,12 @@ class TemplateSource:
         proc = git.run(["cat-file", "blob", f"{sha}:{path}"], self.repo, check=False)
         return proc.stdout if proc.returncode == 0 else None
 
+    def _checkout_config(self) -> list[tuple[str, str]]:
+        """This repository's ``core.*``/``filter.*`` settings (one git process per object)."""
+        if self._config is None:
+            self._config = git.config_values(self.repo, r"^(core|filter)\.")
+        return self._config
+
     def checkout_fingerprint(self) -> str:
         """What decides the bytes :meth:`extract` writes besides the commit: this
         repository's ``core.*``/``filter.*`` settings and attribute files
@@ -287,8 +296,29 @@ class TemplateSource:
         if self._checkout_fingerprint is None:
             from cookiepatcher.rendercache import repo_fingerprint
 
-            self._checkout_fingerprint = repo_fingerprint(self.repo)
+            self._checkout_fingerprint = repo_fingerprint(self.repo, self._checkout_config())
         return self._checkout_fingerprint
+
+    def checkout_verbatim(self, sha: str) -> bool:
+        """Whether :meth:`extract` writes the files of ``sha`` as their blobs are: no
+        ``.gitattributes`` in the commit, and none of the repository's settings or
+        attribute files that change what ``git checkout`` writes
+        (:func:`cookiepatcher.rendercache.hashes_verbatim`: ``core.autocrlf``, attribute
+        files outside the tree)."""
+        from cookiepatcher.incremental import _tree
+        from cookiepatcher.rendercache import hashes_verbatim
+
+        if self._verbatim is None:
+            self._verbatim = hashes_verbatim(self.repo, self._checkout_config())
+        return self._verbatim and not any(p.rsplit("/", 1)[-1] == ".gitattributes" for p in _tree(self.repo, sha))
+
+    def blobs(self, shas: list[str]) -> dict[str, bytes]:
+        """``{sha: bytes}`` of these blobs (one ``git cat-file`` for those not read
+        before by this object; a missing one is left out)."""
+        missing = [sha for sha in dict.fromkeys(shas) if sha not in self._blobs]
+        if missing:
+            self._blobs.update(git.read_blobs(self.repo, missing))
+        return {sha: self._blobs[sha] for sha in shas if sha in self._blobs}
 
     def extract(self, sha: str, dest: Path, paths: list[str] | None = None) -> Path:
         """Write the template repository's files at commit ``sha`` into ``dest``.

@@ -216,10 +216,12 @@ def update_project(
     record = load_record(Path(project_dir))  # first: "not a project" beats "not in git"
     project = locate(project_dir)
     # the render code loads while git clones or fetches the template (not when nothing
-    # is fetched: the renders may then all come from the cache). That is the code of
-    # renders without cookiecutter, which most incremental renders are; cookiecutter and
-    # Jinja (~0.1 s) load only for a render that needs them.
-    preloader = render.Preloader(plainrender.preload)
+    # is fetched: the renders may then all come from the cache). For an upgrade that may
+    # render incrementally, that is the code of renders without cookiecutter, which most
+    # of them are (cookiecutter and Jinja, ~0.1 s, load only for a render that needs
+    # them); new answers or a new template folder mean full renders by cookiecutter.
+    full = bool(set_answers) or (directory is not None and directory != record.directory)
+    preloader = render.Preloader(None if full else plainrender.preload)
     with _update_lock(project.root), contextlib.ExitStack() as stack:
         stack.callback(preloader.wait)  # no thread outlives the call
         verify_clean = start_clean_check(project.root, project.prefix)  # its git processes run beside ls-tree
@@ -425,9 +427,10 @@ def _compute(project, record, head_entries, scratch: Path, *, checkout, director
         # folders, with the same _repo_dir shown to the template.
         same = str(scratch / "template")
         base_only, target_only = (only.root, only.base_paths), (only.root, only.target_paths)
-        cached = (base_render(scratch / "base", repo_dir_value=same, only=base_only, cache_only=True, pending=pending)
-                  if cached_renders else None)
-        if cached is not None:  # this upgrade ran before (e.g. its --dry-run): no child process needed
+        # cached (this upgrade ran before, e.g. its --dry-run) or rendered from the blobs
+        # without a file: no child process needed
+        cached = base_render(scratch / "base", repo_dir_value=same, only=base_only, quick_only=True, pending=pending)
+        if cached is not None:
             base_entries = cached[1]
             theirs, theirs_entries = theirs_render(scratch / "theirs", repo_dir_value=same, only=target_only, pending=pending)
         elif hasattr(os, "fork") and PARALLEL_RENDERS:

@@ -285,7 +285,7 @@ def count_renders(monkeypatch: Any) -> list[str]:
     from cookiepatcher import project
 
     calls: list[str] = []
-    for name in ("render", "render_plain"):
+    for name in ("render", "render_plain", "render_blobs"):
         real = getattr(project, name)
         monkeypatch.setattr(project, name, lambda *a, _real=real, _name=name, **k: calls.append(_name) or _real(*a, **k))
     return calls
@@ -300,6 +300,7 @@ def forbid_renders(monkeypatch: Any) -> None:
 
     monkeypatch.setattr(project, "render", refuse)
     monkeypatch.setattr(project, "render_plain", refuse)
+    monkeypatch.setattr(project, "render_blobs", refuse)
 
 
 def write(path: Path, content: str | bytes) -> None:

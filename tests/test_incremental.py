@@ -63,6 +63,10 @@ SCENARIOS: dict[str, tuple[dict, dict, dict, bool]] = {
     # not the file's bytes (the render cache must store the blob)
     "crlf-normalised-by-the-projects-attributes": ({f"{S}/s.bat": "a\r\nb\r\nc\r\n"}, {f"{S}/s.bat": "A\r\nb\r\nc\r\n"},
                                                    {".gitattributes": "*.bat text eol=crlf\n"}, True),
+    # the template's own attributes change what its checkout writes (a render from the
+    # blobs would not see them)
+    "template-attributes-change-the-checkout": ({".gitattributes": "*.txt text eol=crlf\n", f"{S}/a.txt": "1\n2\n3\n"},
+                                                {f"{S}/a.txt": "1\n2\n3\n4\n"}, {"b.txt": "mine\n"}, True),
     "add-add": ({f"{S}/README.md": README}, {f"{S}/.editorconfig": "space\n", f"{S}/.gitattributes": "* text\n"},
                 {".editorconfig": "tab\n", ".gitattributes": "* text\n"}, True),
     "empty-files": ({f"{S}/CHANGELOG.md": "x\n"}, {f"{S}/CHANGELOG.md": "", f"{S}/pkg/__init__.py": ""}, {}, True),

@@ -194,3 +194,154 @@ def test_a_cold_incremental_update_loads_neither_cookiecutter_nor_jinja(tmp_path
     out = subprocess.run([sys.executable, "-c", code, str(proj)], capture_output=True, text=True, env=env, check=True).stdout
     assert out.split("\n")[0] == "0 []"
     assert (proj / "a.txt").read_text() == "one\n2\nDemo\n" and (proj / "new.txt").read_text() == "demo\n"
+
+
+# -- renders from blobs ---------------------------------------------------------------------
+
+def _committed(root: Path, files: dict[str, object], questions: dict | None = None) -> tuple[Path, str, list[str]]:
+    """The template committed in a git repository: (repository, commit, its file paths)."""
+    _template(root, files, questions)
+    for args in (["init", "-q"], ["add", "-A"], ["-c", "user.name=t", "-c", "user.email=t@x", "commit", "-qm", "v1"]):
+        subprocess.run(["git", *args], cwd=root, check=True, capture_output=True)
+    sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, check=True, capture_output=True, text=True).stdout.strip()
+    paths = subprocess.run(["git", "ls-files", "-z"], cwd=root, check=True, capture_output=True, text=True).stdout.split("\0")
+    return root, sha, [p for p in paths if p]
+
+
+def _blobs_and_disk(repo: Path, sha: str, paths: list[str], tmp_path: Path, monkeypatch, answers: dict | None = None):
+    """(render_blobs's result, the disk's: extracted, rendered by cookiecutter and hashed
+    as it is), each ``(context, entries, blobs)``; the first ``None`` when it gave up."""
+    from cookiepatcher.merge import verbatim_entries
+    from cookiepatcher.source import open_template
+
+    answers = dict(ANSWERS if answers is None else answers)
+    args = dict(template="gh:org/tpl", checkout="v2", output_dir_value="/work/services", repo_dir_value="/shared/template")
+    made = plainrender.render_blobs(open_template(str(repo)), sha, None, paths, answers, output_dir=tmp_path / "render", **args)
+    dest = tmp_path / "extracted"
+    open_template(str(repo)).extract(sha, dest, paths)
+    (tmp_path / "out").mkdir()
+    monkeypatch.setattr(render_mod, "PLAIN_TEXT_SHORTCUT", False)
+    monkeypatch.setenv("COOKIEPATCHER_RENDER_CACHE", "0")
+    try:
+        real = render_mod.render(dest, tmp_path / "out", answers, mode="upgrade",
+                                 prompt=lambda ctx: resolve_answers(ctx, answers), **args)
+        hashed = verbatim_entries(real.project)
+        disk = (real.context, *hashed) if hashed is not None else (real.context, "hashed by git")
+    except Exception as exc:  # noqa: BLE001 - cookiecutter's errors, its crashes included, are compared
+        disk = ("error", str(exc))
+    finally:
+        monkeypatch.setattr(render_mod, "PLAIN_TEXT_SHORTCUT", True)
+    return made, disk
+
+
+def test_blob_renders_are_the_disks(tmp_path, monkeypatch):
+    """Contents, names, modes, binary files and newlines (one kind per file) as the
+    extracted template rendered by cookiecutter and hashed as it is."""
+    files = {k: v for k, v in FILES.items() if k not in (f"{S}/mixed.txt",)}
+    repo, sha, paths = _committed(tmp_path / "t", files, {**QUESTIONS, "multi": "m"})
+    made, disk = _blobs_and_disk(repo, sha, paths, tmp_path, monkeypatch)
+    assert made is not None and made == disk
+    entries = made[1]
+    assert entries["run.sh"][0] == "100755" and entries["tool.bin"][0] == "100755" and entries["README.md"][0] == "100644"
+    assert made[2][entries["crlf.bat"][1]] == b"@echo Ser\xc3\xa9 vice\r\nexit\r\n"
+
+
+def test_blob_renders_follow_the_umask_as_a_checkout_does(tmp_path, monkeypatch):
+    """git checks a 100755 file out with mode 0777 minus the umask: without the owner's
+    execute bit, cookiecutter's render (and so the merge) sees a plain file."""
+    repo, sha, paths = _committed(tmp_path / "t", {f"{S}/run.sh": ("#!/bin/sh\n", 0o755)})
+    old = os.umask(0o177)
+    try:
+        made, disk = _blobs_and_disk(repo, sha, paths, tmp_path, monkeypatch)
+    finally:
+        os.umask(old)
+    assert made == disk and made[1]["run.sh"][0] == "100644"
+
+
+def test_fuzzed_blob_renders_are_the_disks(tmp_path, monkeypatch):
+    rng = random.Random(5)
+    parts = ["{{", "}}", "{%", " ", "\n", "\r\n", "\r", "cookiecutter", ".", "name", "slug", "items", "x", "{", "}",
+             "\u00e9", "{{ cookiecutter.name }}", "{{cookiecutter.n}}", "{{ cookiecutter.multi }}"]
+    outcomes = {"gave up": 0, "rendered": 0}
+    for i in range(60):
+        text = "".join(rng.choice(parts) for _ in range(rng.randint(0, 8)))
+        name = "".join(rng.choice(["a", "{{ cookiecutter.slug }}", "{{cookiecutter.empty}}", "-", "{{cookiecutter.n}}"])
+                       for _ in range(2))
+        case = tmp_path / str(i)
+        repo, sha, paths = _committed(case / "t", {f"{S}/d/{name}.txt": text, f"{S}/k.txt": "{{ cookiecutter.slug }}\n"},
+                                      {**QUESTIONS, "multi": "m"})
+        made, disk = _blobs_and_disk(repo, sha, paths, case, monkeypatch)
+        if made is None:
+            outcomes["gave up"] += 1
+        else:
+            outcomes["rendered"] += 1
+            assert made == disk, (text, name)
+    assert outcomes["gave up"] > 5 and outcomes["rendered"] > 5
+
+
+@pytest.mark.parametrize("files", [
+    {f"{S}/mixed.txt": "a\r\nb\nc\n"},  # which kind the first line's read reports depends on the reader
+    {f"{S}/.gitattributes": "*.txt eol=crlf\n", f"{S}/a.txt": "x\n"},  # the checkout is not the blobs
+    {".gitattributes": "*.txt text eol=crlf\n", f"{S}/a.txt": "x\n"},
+    {f"{S}/.git{{{{cookiecutter.empty}}}}": "gitdir: x\n"},  # cookiecutter's render drops it
+    {f"{S}/{{{{cookiecutter.slug}}}}/a.txt": "a\n", f"{S}/svc/b.txt": "b\n"},  # one folder twice
+    {f"{S}/{{{{cookiecutter.obj}}}}.txt": "x\n"},  # a name holding a slash: a folder no template folder stands for
+    {f"{S}/a.txt": "{{ cookiecutter.name|upper }}\n"},
+])
+def test_blob_renders_give_up_where_the_disk_decides(files, tmp_path, monkeypatch):
+    repo, sha, paths = _committed(tmp_path / "t", files, {**QUESTIONS, "multi": "m"})
+    made, _disk = _blobs_and_disk(repo, sha, paths, tmp_path, monkeypatch, {**ANSWERS, "obj": {"k": ["a/b"]}})
+    assert made is None
+
+
+def test_blob_renders_give_up_on_a_checkout_setting_that_changes_files(tmp_path, monkeypatch):
+    repo, sha, paths = _committed(tmp_path / "t", {f"{S}/a.txt": "x\n"})
+    assert _blobs_and_disk(repo, sha, paths, tmp_path / "plain", monkeypatch)[0] is not None
+    subprocess.run(["git", "config", "core.autocrlf", "true"], cwd=repo, check=True)
+    made, disk = _blobs_and_disk(repo, sha, paths, tmp_path / "crlf", monkeypatch)
+    assert made is None and disk[2][disk[1]["a.txt"][1]] == b"x\r\n"
+
+
+def test_names_rendering_to_git_folders_are_dropped_as_cookiecutter_drops_them(tmp_path, monkeypatch):
+    """A name rendering to ``.git`` is left to cookiecutter's render, which drops it (a
+    repository inside the render would break the merge)."""
+    tpl = _template(tmp_path / "t", {f"{S}/.git{{{{cookiecutter.empty}}}}/config": "[core]\n", f"{S}/a.txt": "a\n"})
+    plain, real = _both(tpl, tmp_path, monkeypatch)
+    assert plain is None and set(real[0]) == {"svc/a.txt"}
+
+
+def test_a_top_level_file_named_like_the_project_folder_is_left_to_cookiecutter(tmp_path):
+    tpl = _template(tmp_path / "t", {"{{cookiecutter.slug}}.txt": "x\n"})
+    (tmp_path / "out").mkdir()
+    assert plainrender.render_plain(tpl, tmp_path / "out", ANSWERS, template="t", checkout=None) is None
+
+
+def test_an_output_folder_cookiecutter_would_render_again_is_left_to_it(tmp_path, monkeypatch):
+    """cookiecutter renders folder names with the project folder's path in front: an
+    output path holding Jinja or a carriage return is its case; nothing is written
+    outside the output folder meanwhile."""
+    tpl = _template(tmp_path / "t", {f"{S}/sub/.keep": "", f"{S}/a.txt": "{{ cookiecutter.name|upper }}\n"})
+    for odd in ("x{{cookiecutter.slug}}", "x\ry"):
+        out = tmp_path / odd / "out"
+        out.mkdir(parents=True)
+        assert plainrender.render_plain(tpl, out, ANSWERS, template="t", checkout=None) is None
+        assert not (tmp_path / "xsvc").exists() and list(out.iterdir()) == []
+
+
+def test_the_binary_test_is_binaryornots(tmp_path):
+    """Renders from blobs test a file's bytes with binaryornot's helpers, composed as
+    ``binaryornot.check.is_binary`` composes them for a file (a release composing them
+    otherwise would make this fail)."""
+    from binaryornot import helpers
+    from binaryornot.check import is_binary
+
+    rng = random.Random(3)
+    samples = [b"", b"text\n", "caf\u00e9\n".encode(), b"\x89PNG\r\n\x1a\n" + bytes(40), b"\x00" * 10, b"%PDF-1.4\n",
+               "\ufeffbom".encode("utf-16"), bytes(range(256)) * 3, b"a" * 600 + b"\x00"]
+    samples += [bytes(rng.randrange(256) for _ in range(rng.randint(0, 700))) for _ in range(40)]
+    for i, data in enumerate(samples):
+        for name in (f"f{i}.txt", f"f{i}.png", f"f{i}", f"f{i}.PDF"):
+            path = tmp_path / name
+            path.write_bytes(data)
+            composed = helpers.has_binary_extension(name) or helpers.is_binary_string(data[:helpers.CHUNK_SIZE])
+            assert is_binary(str(path)) == composed, (name, data[:40])
