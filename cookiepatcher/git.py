@@ -10,7 +10,7 @@ import functools
 import os
 import subprocess
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 from cookiepatcher.errors import CookiepatcherError
@@ -128,12 +128,32 @@ def _git_exe() -> str:
     return exe
 
 
+# the probe of _pdeathsig_wrapper, when started ahead: (process that started it, setpriv, probe)
+_PROBE: list[tuple[int, str, subprocess.Popen[bytes]]] = []
+
+
+def start_die_with_parent_probe() -> None:
+    """Start the check :func:`run` makes before its first ``die_with_parent`` call now,
+    so that call does not wait for it."""
+    import shutil
+
+    if sys.platform != "linux" or _PROBE or _pdeathsig_wrapper.cache_info().currsize:
+        return
+    exe = shutil.which("setpriv")
+    if exe is not None:
+        _PROBE.append((os.getpid(), exe, subprocess.Popen([exe, "--pdeathsig", "KILL", "true"], stdout=subprocess.DEVNULL,
+                                                          stderr=subprocess.DEVNULL, close_fds=False)))
+
+
 @functools.cache
 def _pdeathsig_wrapper() -> list[str] | None:
     """``setpriv --pdeathsig KILL`` (util-linux), which runs a command that the kernel
     kills when this thread ends, or ``None`` if there is no such setpriv."""
     import shutil
 
+    if _PROBE and _PROBE[0][0] == os.getpid():  # (a forked child cannot wait for its parent's probe)
+        _pid, exe, started = _PROBE.pop()
+        return [exe, "--pdeathsig", "KILL"] if started.wait() == 0 else None
     exe = shutil.which("setpriv")
     if exe is None:
         return None
@@ -309,7 +329,17 @@ def config_values(repo: Path, pattern: str) -> list[tuple[str, str]]:
     """``(key, value)`` of every setting whose key matches the regular expression
     ``pattern`` (``git config --get-regexp``; keys lower-cased by git, values in file
     order, so the last of a key wins), from every config file git reads."""
-    raw = run(["config", "-z", "--get-regexp", pattern], repo, check=False).stdout
+    return _config_items(run(["config", "-z", "--get-regexp", pattern], repo, check=False).stdout)
+
+
+def start_config_values(repo: Path, pattern: str) -> Callable[[], list[tuple[str, str]]]:
+    """:func:`config_values` started now; calling the returned function waits for it
+    and returns its result."""
+    started = start(["config", "-z", "--get-regexp", pattern], repo)
+    return lambda: _config_items(started.wait(check=False).stdout)
+
+
+def _config_items(raw: bytes) -> list[tuple[str, str]]:
     items = [item.split(b"\n", 1) for item in raw.split(b"\0") if item]
     return [(k.decode("utf-8", "surrogateescape"), v[0].decode("utf-8", "surrogateescape") if v else "") for k, *v in items]
 
@@ -463,9 +493,20 @@ def write_blobs(repo: Path | str, blobs: Sequence[bytes]) -> None:
 
 def ls_tree(repo: Path, tree: str) -> dict[str, tuple[str, str]]:
     """All blobs/links/submodules below ``tree``: ``{path: (mode, sha)}`` (paths posix)."""
-    if not tree:
-        return {}
-    raw = run(["ls-tree", "-r", "-z", "--full-tree", tree], repo).stdout
+    return ls_trees(repo, [tree])[0]
+
+
+def ls_trees(repo: Path, trees: Sequence[str]) -> list[dict[str, tuple[str, str]]]:
+    """:func:`ls_tree` of each of ``trees``, their git processes side by side.
+
+    Raises:
+        GitError: a tree that is not there.
+    """
+    started = [start(["ls-tree", "-r", "-z", "--full-tree", tree], repo) if tree else None for tree in trees]
+    return [_ls_tree_entries(proc.wait().stdout) if proc is not None else {} for proc in started]
+
+
+def _ls_tree_entries(raw: bytes) -> dict[str, tuple[str, str]]:
     entries: dict[str, tuple[str, str]] = {}
     for rec in raw.split(b"\0"):
         if not rec:

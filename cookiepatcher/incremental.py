@@ -81,12 +81,29 @@ def _folders(paths) -> set[str]:
     return out
 
 
-@functools.lru_cache(maxsize=8)
+# listings read so far (a commit never changes: scan, plan and the renders all read the
+# two commits of an upgrade); the oldest go beyond a few
+_TREES: dict[tuple[Path, str], Mapping[str, tuple[str, str]]] = {}
+_TREES_KEPT = 16
+
+
+def _trees(repo: Path, shas: list[str]) -> list[Mapping[str, tuple[str, str]]]:
+    """``{path: (mode, object sha)}`` of every file (and submodule) at each commit of
+    ``shas``, in git's order (:func:`cookiepatcher.git.ls_trees`: those not read before,
+    side by side; read-only, as every caller shares them)."""
+    missing = [sha for sha in dict.fromkeys(shas) if (repo, sha) not in _TREES]
+    found = dict(zip(missing, git.ls_trees(repo, missing)))
+    out = [_TREES.get((repo, sha)) or MappingProxyType(found[sha]) for sha in shas]
+    for sha, listing in zip(shas, out):
+        _TREES[(repo, sha)] = listing
+    while len(_TREES) > _TREES_KEPT:
+        del _TREES[next(iter(_TREES))]
+    return out
+
+
 def _tree(repo: Path, sha: str) -> Mapping[str, tuple[str, str]]:
-    """``{path: (mode, object sha)}`` of every file (and submodule) at commit ``sha``, in
-    git's order (:func:`cookiepatcher.git.ls_tree`; remembered, as a commit never
-    changes: :func:`scan` and :func:`plan` both read the two commits of an upgrade)."""
-    return MappingProxyType(git.ls_tree(repo, sha))  # shared by every caller: read-only
+    """:func:`_trees` of one commit."""
+    return _trees(repo, [sha])[0]
 
 
 @functools.lru_cache(maxsize=8)
@@ -156,7 +173,7 @@ def scan(repo: Path, shas: list[str], directory: str | None) -> dict[str, set[st
         return found
     unique = list(dict.fromkeys(shas))
     full = unique[-1]
-    trees = {sha: _tree(repo, sha) for sha in unique}
+    trees = dict(zip(unique, _trees(repo, unique)))
     last = trees[full]
     # (paths grepped for a commit; None = all of its files). A path's result is reused
     # only for the same blob with the same mode: git grep reads no symlink, and a

@@ -105,6 +105,8 @@ class TemplateSource:
     _paths: dict[tuple[str, str | None], bool] = field(default_factory=dict, repr=False)
     _checkout_fingerprint: str | None = field(default=None, repr=False)
     _config: list[tuple[str, str]] | None = field(default=None, repr=False)
+    _config_started: Callable[[], list[tuple[str, str]]] | None = field(default=None, repr=False)
+    _wanted_blobs: list[str] = field(default_factory=list, repr=False)
     _verbatim: bool | None = field(default=None, repr=False)
     _blobs: dict[str, bytes] = field(default_factory=dict, repr=False)
     # lookups asked for by preload(), made with the next git process this object runs
@@ -283,11 +285,18 @@ class TemplateSource:
         proc = git.run(["cat-file", "blob", f"{sha}:{path}"], self.repo, check=False)
         return proc.stdout if proc.returncode == 0 else None
 
+    def start_checkout_config(self) -> None:
+        """Start reading what :meth:`checkout_fingerprint` and :meth:`checkout_verbatim`
+        need now, beside other git processes (once per object)."""
+        if self._config is None and self._config_started is None:
+            self._config_started = git.start_config_values(self.repo, r"^(core|filter)\.")
+
     def _checkout_config(self) -> list[tuple[str, str]]:
         """This repository's ``core.*``/``filter.*`` settings (one git process per object)."""
-        if self._config is None:
-            self._config = git.config_values(self.repo, r"^(core|filter)\.")
-        return self._config
+        self.start_checkout_config()
+        if self._config is None and self._config_started is not None:
+            self._config, self._config_started = self._config_started(), None
+        return self._config or []
 
     def checkout_fingerprint(self) -> str:
         """What decides the bytes :meth:`extract` writes besides the commit: this
@@ -312,11 +321,19 @@ class TemplateSource:
             self._verbatim = hashes_verbatim(self.repo, self._checkout_config())
         return self._verbatim and not any(p.rsplit("/", 1)[-1] == ".gitattributes" for p in _tree(self.repo, sha))
 
+    def want_blobs(self, shas: list[str]) -> None:
+        """Read these blobs along with the next ones :meth:`blobs` is asked for (in the
+        same git process)."""
+        self._wanted_blobs += shas
+
     def blobs(self, shas: list[str]) -> dict[str, bytes]:
         """``{sha: bytes}`` of these blobs (one ``git cat-file`` for those not read
-        before by this object; a missing one is left out)."""
+        before by this object, with those :meth:`want_blobs` named; a missing one is
+        left out)."""
         missing = [sha for sha in dict.fromkeys(shas) if sha not in self._blobs]
         if missing:
+            missing += [sha for sha in self._wanted_blobs if sha not in self._blobs]
+            self._wanted_blobs = []
             self._blobs.update(git.read_blobs(self.repo, missing))
         return {sha: self._blobs[sha] for sha in shas if sha in self._blobs}
 
@@ -431,5 +448,6 @@ def open_template(template: str, *, offline: bool = False, abbreviations: dict[s
         else:
             _mark_fetched(mirror)
         source._fetched = True
+        source.start_checkout_config()  # nothing of a new mirror is cached: its renders will read them
     git.remember_bare(mirror)  # cloned --bare above: its git folder is itself
     return source

@@ -31,6 +31,9 @@ from cookiepatcher.source import TemplateSource, open_template
 #: the base); ``cookiepatcher fleet`` turns it off, its parallelism is across repositories
 PARALLEL_RENDERS = True
 
+#: the project's settings an update reads (renders, merge, partial clones), in one git process
+_CONFIG_KEYS = r"^(core|filter|merge)\.|^extensions\.partialclone$|^remote\..*\.promisor$"
+
 STATUSES = ("updated", "added", "deleted", "renamed", "conflicted", "kept-deleted", "skipped")
 
 
@@ -225,7 +228,9 @@ def update_project(
     with _update_lock(project.root), contextlib.ExitStack() as stack:
         stack.callback(preloader.wait)  # no thread outlives the call
         verify_clean = start_clean_check(project.root, project.prefix)  # its git processes run beside ls-tree
-        # and beside the template's clone or fetch
+        # and beside the template's clone or fetch, as do the reads of the project's settings
+        config = git.start_config_values(project.root, _CONFIG_KEYS)
+        git.start_die_with_parent_probe()  # (for the checkout that writes the result)
         source = open_template(record.template, offline=offline, on_fetch=preloader.start)
         head_entries = git.ls_tree(project.root, project.head)
         verify_clean()
@@ -233,7 +238,7 @@ def update_project(
             raise RefusedError(f"{RECORD_FILE} is not committed; commit it first (`git add {RECORD_FILE} && git commit`)")
         return _update(project, record, head_entries, checkout=checkout, directory=directory, no_input=no_input,
                        set_answers=set_answers, dry_run=dry_run, offline=offline, ask=ask, phase=phase, preloader=preloader,
-                       source=source)
+                       source=source, config=config)
 
 
 @contextlib.contextmanager
@@ -261,13 +266,14 @@ def _update_lock(root: Path) -> Iterator[None]:
 
 
 def _update(project, record, head_entries, *, checkout, directory, no_input, set_answers, dry_run, offline, ask,
-            phase, preloader: render.Preloader | None = None, source: TemplateSource | None = None) -> UpdateResult:
+            phase, preloader: render.Preloader | None = None, source: TemplateSource | None = None,
+            config: Callable[[], list[tuple[str, str]]] | None = None) -> UpdateResult:
     """The body of :func:`update_project`, run under the repository's update lock."""
     with tempfile.TemporaryDirectory(prefix="cookiepatcher-") as tmp:
         scratch = Path(tmp)
         result, upgrade = _compute(project, record, head_entries, scratch, checkout=checkout, directory=directory,
                                    no_input=no_input, set_answers=set_answers, offline=offline, ask=ask, phase=phase,
-                                   preloader=preloader, source=source)
+                                   preloader=preloader, source=source, config=config)
         result.dry_run = dry_run
         if upgrade is None:
             return result
@@ -348,10 +354,12 @@ def _check_choices(source: TemplateSource, target: str, directory: str | None, a
 
 def _compute(project, record, head_entries, scratch: Path, *, checkout, directory, no_input, set_answers, offline, ask,
              phase, render_cache: bool = True, preloader: render.Preloader | None = None,
-             source: TemplateSource | None = None) -> tuple[UpdateResult, tuple[str, dict[str, tuple[str, str]], Any] | None]:
+             source: TemplateSource | None = None, config: Callable[[], list[tuple[str, str]]] | None = None,
+             ) -> tuple[UpdateResult, tuple[str, dict[str, tuple[str, str]], Any] | None]:
     """Render, merge and build the upgraded tree in ``project.root``'s object database;
     write nothing else. Returns the result and ``(new_tree, entries, merge)``, or ``None``
-    in its place when there is nothing to do."""
+    in its place when there is nothing to do. ``config``: the project's settings
+    (:data:`_CONFIG_KEYS`), already being read."""
     source = source or open_template(record.template, offline=offline)
     ref = checkout if checkout is not None else record.checkout
     directory = directory if directory is not None else record.directory
@@ -399,7 +407,7 @@ def _compute(project, record, head_entries, scratch: Path, *, checkout, director
     # monorepo's or the user's `* text=auto`)
     options: dict[str, Any] = {"attributes": repo_attributes(project.root, project.prefix, head_entries)}
     # one look at the repository's git settings serves both renders and the merge
-    config = git.config_values(project.root, r"^(core|filter|merge)\.|^extensions\.partialclone$|^remote\..*\.promisor$")
+    config = config() if config is not None else git.config_values(project.root, _CONFIG_KEYS)
     conflict_style = git.config_last(config, "merge.conflictstyle") or ""
     cached_renders = render_cache and rendercache.enabled()
     # a repository that stores files as they are gets its renders hashed without git
@@ -427,6 +435,10 @@ def _compute(project, record, head_entries, scratch: Path, *, checkout, director
         # folders, with the same _repo_dir shown to the template.
         same = str(scratch / "template")
         base_only, target_only = (only.root, only.base_paths), (only.root, only.target_paths)
+        if options["verbatim"]:  # renders from blobs: both sides' blobs with one git process
+            for sha, paths in ((target, only.target_paths), (record.commit, only.base_paths)):
+                listing = incremental._tree(source.repo, sha)
+                source.want_blobs([listing[p][1] for p in paths if p in listing])
         # cached (this upgrade ran before, e.g. its --dry-run) or rendered from the blobs
         # without a file: no child process needed
         cached = base_render(scratch / "base", repo_dir_value=same, only=base_only, quick_only=True, pending=pending)
