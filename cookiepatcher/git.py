@@ -145,6 +145,27 @@ def start_die_with_parent_probe() -> None:
                                                           stderr=subprocess.DEVNULL, close_fds=False)))
 
 
+def umask() -> int:
+    """This process's umask, which git's checkouts apply to file modes (Linux: read from
+    ``/proc``; elsewhere set and restored)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def finish_die_with_parent_probe() -> None:
+    """Collect the probe :func:`start_die_with_parent_probe` started, if nothing used it."""
+    if _PROBE and _PROBE[0][0] == os.getpid():
+        _pdeathsig_wrapper()
+
+
 @functools.cache
 def _pdeathsig_wrapper() -> list[str] | None:
     """``setpriv --pdeathsig KILL`` (util-linux), which runs a command that the kernel
@@ -236,6 +257,49 @@ def batch(repo: Path | str, requests: Sequence[tuple[str, str]]) -> list[tuple[s
     return answers
 
 
+def _read_small_blobs(repo: Path | str, shas: list[str], max_size: int) -> dict[str, bytes]:
+    """:func:`read_blobs` streamed from ``git cat-file --batch``, larger blobs skipped."""
+    import threading
+
+    proc = subprocess.Popen(_command(["cat-file", "--batch"], repo), env=_base_env(None), stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, close_fds=False)
+    assert proc.stdin is not None and proc.stdout is not None
+
+    def feed() -> None:  # (its own thread: git answers while it reads, the pipes stay unblocked)
+        try:
+            proc.stdin.write("".join(sha + "\n" for sha in shas).encode("ascii"))
+        except OSError:
+            pass
+        finally:
+            proc.stdin.close()
+
+    writer = threading.Thread(target=feed, daemon=True)
+    writer.start()
+    found: dict[str, bytes] = {}
+    try:
+        for sha in shas:
+            header = proc.stdout.readline().split()
+            if len(header) != 3:  # "<sha> missing", or git stopped
+                if not header:
+                    break
+                continue
+            size = int(header[2])
+            if header[1] == b"blob" and size <= max_size:
+                found[sha] = proc.stdout.read(size)
+            else:
+                while size > 0:
+                    chunk = proc.stdout.read(min(size, 1 << 20))
+                    if not chunk:
+                        break
+                    size -= len(chunk)
+            proc.stdout.read(1)  # the newline after the contents
+    finally:
+        writer.join()
+        proc.stdout.close()
+        proc.wait()
+    return found
+
+
 def _answer_alone(repo: Path | str, command: str, rev: str) -> tuple[str | None, str | None, bytes | None]:
     """One :func:`batch` request in processes of its own."""
     proc = run(["rev-parse", "--verify", "--quiet", "--end-of-options", rev], repo, check=False)
@@ -254,10 +318,13 @@ def error_line(stderr: bytes | str) -> str | None:
     return next((ln for ln in lines if ln.startswith(("fatal", "error"))), None)
 
 
-def read_blobs(repo: Path | str, shas: Sequence[str]) -> dict[str, bytes]:
+def read_blobs(repo: Path | str, shas: Sequence[str], max_size: int | None = None) -> dict[str, bytes]:
     """The bytes of several blobs with one git process (:func:`batch`): ``{sha: bytes}``;
-    a sha that is missing or not a blob is left out."""
+    a sha that is missing or not a blob is left out, and so is a blob larger than
+    ``max_size`` bytes (read past, never held in memory)."""
     wanted = list(dict.fromkeys(shas))
+    if max_size is not None:
+        return _read_small_blobs(repo, wanted, max_size)
     answers = batch(repo, [("contents", sha) for sha in wanted])
     return {sha: contents for sha, (found, kind, contents) in zip(wanted, answers)
             if kind == "blob" and found == sha and contents is not None}
@@ -334,9 +401,10 @@ def config_values(repo: Path, pattern: str) -> list[tuple[str, str]]:
 
 def start_config_values(repo: Path, pattern: str) -> Callable[[], list[tuple[str, str]]]:
     """:func:`config_values` started now; calling the returned function waits for it
-    and returns its result."""
+    and returns its result (the same on every call: call it also when the result is
+    not needed, so the process is collected)."""
     started = start(["config", "-z", "--get-regexp", pattern], repo)
-    return lambda: _config_items(started.wait(check=False).stdout)
+    return functools.cache(lambda: _config_items(started.wait(check=False).stdout))
 
 
 def _config_items(raw: bytes) -> list[tuple[str, str]]:
@@ -503,7 +571,9 @@ def ls_trees(repo: Path, trees: Sequence[str]) -> list[dict[str, tuple[str, str]
         GitError: a tree that is not there.
     """
     started = [start(["ls-tree", "-r", "-z", "--full-tree", tree], repo) if tree else None for tree in trees]
-    return [_ls_tree_entries(proc.wait().stdout) if proc is not None else {} for proc in started]
+    done = [proc.wait(check=False) if proc is not None else None for proc in started]  # every process collected
+    return [_ls_tree_entries(_checked(proc.args, result, True, (0,)).stdout) if proc is not None and result is not None else {}
+            for proc, result in zip(started, done)]
 
 
 def _ls_tree_entries(raw: bytes) -> dict[str, tuple[str, str]]:

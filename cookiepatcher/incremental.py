@@ -93,7 +93,7 @@ def _trees(repo: Path, shas: list[str]) -> list[Mapping[str, tuple[str, str]]]:
     side by side; read-only, as every caller shares them)."""
     missing = [sha for sha in dict.fromkeys(shas) if (repo, sha) not in _TREES]
     found = dict(zip(missing, git.ls_trees(repo, missing)))
-    out = [_TREES.get((repo, sha)) or MappingProxyType(found[sha]) for sha in shas]
+    out = [_TREES[(repo, sha)] if sha not in found else MappingProxyType(found[sha]) for sha in shas]
     for sha, listing in zip(shas, out):
         _TREES[(repo, sha)] = listing
     while len(_TREES) > _TREES_KEPT:

@@ -185,7 +185,7 @@ def _relabel_base(repo: Path, entries: Entries, stages: dict[str, dict[int, tupl
     merge-tree labels the base section ``||||||| <abbreviated merge-base id>``; that id
     is a throwaway commit, so rewrite the line to ``||||||| <label>`` in conflicted files.
     """
-    marker = re.compile(rb"^\|{7} ([0-9a-f]{4,64})(?::[^\n]*)?$", re.M)
+    marker = re.compile(rb"^\|{7} ([0-9a-f]{4,64})(?::[^\r\n]*)?(?=\r?$)", re.M)  # (a CRLF file's lines end in \r)
     changed = False
     for path in stages:
         if path not in entries or entries[path][0] not in ("100644", "100755"):

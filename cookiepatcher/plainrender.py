@@ -23,9 +23,17 @@ copied. It gives up, leaving the errors and unusual cases to cookiecutter, on:
   does not answer (its default is rendered), a ``_copy_without_render`` match;
 * any other Jinja syntax, a name missing from the context or that is also an
   attribute of it (Jinja looks attributes up first), a text that is not UTF-8;
-* a folder that already exists (cookiecutter refuses it), and any error at all.
+* a rendered name that is not a plain name (empty, ``.``, ``..``, ``.git`` and its
+  kin, which cookiecutter's render drops), an output path cookiecutter would render
+  again (it holds Jinja's delimiters or a ``\r``), a folder that already exists
+  (cookiecutter refuses it), and any error at all. Nothing is written outside the
+  output folder.
 
-``tests/test_plainrender.py`` compares it with cookiecutter's generation byte for byte.
+:func:`render_blobs` goes one step further for the usual case: the same render made
+from the template's blobs in memory and hashed as it is, so nothing is extracted or
+written (it gives up, to :func:`render_plain`, where the disk decides something).
+
+``tests/test_plainrender.py`` compares both with cookiecutter's generation byte for byte.
 """
 from __future__ import annotations
 
@@ -245,20 +253,6 @@ def render_plain(template_dir: Path, output_dir: Path, answers: Mapping[str, Any
 _NEWLINES = ("\n", "\r", "\r\n")
 
 
-def _umask() -> int:
-    """This process's umask (Linux: read, not set; elsewhere set and restored)."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 def _same_depth(rendered: str, unrendered: str) -> list[str]:
     """:func:`_plain_parts` (for a render from blobs) of a rendered path that has as many
     names as the template's path (an answer holding a ``/`` would make folders no
@@ -327,7 +321,7 @@ def render_blobs(source: Any, sha: str, directory: str | None, paths: list[str],
     Raises:
         RefusedError: answers used in names that would write outside the project.
     """
-    from cookiepatcher import incremental
+    from cookiepatcher import git, incremental
     from cookiepatcher.merge import VERBATIM_MAX_BYTES
     from cookiepatcher.rendercache import blob_sha
 
@@ -338,8 +332,8 @@ def render_blobs(source: Any, sha: str, directory: str | None, paths: list[str],
     entries = {p: listing.get(p) for p in paths}
     if any(e is None or e[0] not in ("100644", "100755") for e in entries.values()):
         return None
-    blobs = source.blobs([obj for _mode, obj in entries.values()])
-    if len(blobs) < len({obj for _mode, obj in entries.values()}) or any(len(b) > VERBATIM_MAX_BYTES for b in blobs.values()):
+    blobs = source.blobs([obj for _mode, obj in entries.values()], max_size=VERBATIM_MAX_BYTES)
+    if len(blobs) < len({obj for _mode, obj in entries.values()}):  # one is larger: git hashes the render
         return None
     try:
         cc = blobs[entries[prefix + "cookiecutter.json"][1]]
@@ -358,7 +352,7 @@ def render_blobs(source: Any, sha: str, directory: str | None, paths: list[str],
                     repo_dir=repo_dir_value)
     context = {"cookiecutter": obj}
     hex_length = 64 if object_format == "sha256" else 40
-    executable = not _umask() & 0o100  # git checks 100755 files out with mode 0777 & ~umask
+    executable = not git.umask() & 0o100  # git checks 100755 files out with mode 0777 & ~umask
     try:
         (project_template,) = top  # the plan's one project folder, as cookiecutter finds it
         if not ("cookiecutter" in project_template and "{{" in project_template and "}}" in project_template):

@@ -168,6 +168,9 @@ def render_at(repo: Path, source: TemplateSource, sha: str, directory: str | Non
                                     checkout=checkout, output_dir=output_dir_value if reads_output_dir else None, only=only,
                                     repo_dir=None if repo_dir_value is None else "shared",
                                     repo=repo_fingerprint or rendercache.repo_fingerprint(repo), object_format=object_format,
+                                    # what the template's checkout writes: its modes follow the umask, and a
+                                    # local template's own settings may change its bytes (a mirror's are ours)
+                                    umask=git.umask(), template_checkout=source.checkout_fingerprint() if source.url is None else None,
                                     attributes=None if attributes is None else
                                     (attributes[0], {d: hashlib.sha256(b).hexdigest() for d, b in attributes[1].items()}))
         hit = rendercache.load(cache_key, repo, present, pending)

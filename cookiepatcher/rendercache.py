@@ -107,7 +107,10 @@ def _attribute_files(repo: Path, config: list[tuple[str, str]]) -> list[Path]:
     ``info/attributes`` and the user's (``core.attributesFile``, else the XDG one)."""
     paths = [git.objects_dir(repo).parent / "info" / "attributes"]
     named = git.config_last(config, "core.attributesfile")
-    if named is not None:
+    if named is not None and named.startswith("%(prefix)/"):  # git's installation prefix: git expands it
+        expanded = git.run(["config", "--type=path", "--get", "core.attributesfile"], repo, check=False).stdout
+        paths.append(Path(os.fsdecode(expanded.strip()) or named))
+    elif named is not None:
         paths.append(Path(os.path.expanduser(named)))
     else:
         xdg = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")

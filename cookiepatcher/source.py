@@ -285,11 +285,22 @@ class TemplateSource:
         proc = git.run(["cat-file", "blob", f"{sha}:{path}"], self.repo, check=False)
         return proc.stdout if proc.returncode == 0 else None
 
+    @property
+    def fetched(self) -> bool:
+        """Whether this object cloned or fetched the mirror (nothing of it is cached yet)."""
+        return self._fetched
+
     def start_checkout_config(self) -> None:
         """Start reading what :meth:`checkout_fingerprint` and :meth:`checkout_verbatim`
-        need now, beside other git processes (once per object)."""
+        need now, beside other git processes (once per object; :meth:`settle` collects
+        it when nothing needed it)."""
         if self._config is None and self._config_started is None:
             self._config_started = git.start_config_values(self.repo, r"^(core|filter)\.")
+
+    def settle(self) -> None:
+        """Wait for the git process :meth:`start_checkout_config` started, if any."""
+        if self._config_started is not None:
+            self._checkout_config()
 
     def _checkout_config(self) -> list[tuple[str, str]]:
         """This repository's ``core.*``/``filter.*`` settings (one git process per object)."""
@@ -326,15 +337,15 @@ class TemplateSource:
         same git process)."""
         self._wanted_blobs += shas
 
-    def blobs(self, shas: list[str]) -> dict[str, bytes]:
+    def blobs(self, shas: list[str], max_size: int | None = None) -> dict[str, bytes]:
         """``{sha: bytes}`` of these blobs (one ``git cat-file`` for those not read
-        before by this object, with those :meth:`want_blobs` named; a missing one is
-        left out)."""
+        before by this object, with those :meth:`want_blobs` named; a missing one, or
+        one larger than ``max_size`` bytes, is left out and never held in memory)."""
         missing = [sha for sha in dict.fromkeys(shas) if sha not in self._blobs]
         if missing:
             missing += [sha for sha in self._wanted_blobs if sha not in self._blobs]
             self._wanted_blobs = []
-            self._blobs.update(git.read_blobs(self.repo, missing))
+            self._blobs.update(git.read_blobs(self.repo, missing, max_size=max_size))
         return {sha: self._blobs[sha] for sha in shas if sha in self._blobs}
 
     def extract(self, sha: str, dest: Path, paths: list[str] | None = None) -> Path:
@@ -448,6 +459,5 @@ def open_template(template: str, *, offline: bool = False, abbreviations: dict[s
         else:
             _mark_fetched(mirror)
         source._fetched = True
-        source.start_checkout_config()  # nothing of a new mirror is cached: its renders will read them
     git.remember_bare(mirror)  # cloned --bare above: its git folder is itself
     return source

@@ -230,8 +230,13 @@ def update_project(
         verify_clean = start_clean_check(project.root, project.prefix)  # its git processes run beside ls-tree
         # and beside the template's clone or fetch, as do the reads of the project's settings
         config = git.start_config_values(project.root, _CONFIG_KEYS)
+        stack.callback(config)  # (collected whatever happens)
         git.start_die_with_parent_probe()  # (for the checkout that writes the result)
+        stack.callback(git.finish_die_with_parent_probe)
         source = open_template(record.template, offline=offline, on_fetch=preloader.start)
+        stack.callback(source.settle)
+        if source.fetched:  # a new mirror: nothing of it is cached, its renders read its settings
+            source.start_checkout_config()
         head_entries = git.ls_tree(project.root, project.head)
         verify_clean()
         if project.prefix + RECORD_FILE not in head_entries:

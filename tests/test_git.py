@@ -176,3 +176,31 @@ def test_a_git_run_with_die_with_parent_dies_with_this_process(how: str, tmp_pat
 ])
 def test_clone_source_gives_git_the_path_of_a_local_url(url: str, expected: str) -> None:
     assert git.clone_source(url) == expected
+
+
+def test_read_blobs_leaves_out_blobs_larger_than_asked_without_holding_them(tmp_path):
+    repo = tmp_path / "r"
+    repo.mkdir()
+    _git(repo, "init", "-q")
+    big = os.urandom(3 << 20)
+    small = b"small\n"
+    shas = [_git(repo, "hash-object", "-w", "--stdin", input=data).strip() for data in (big, small)]
+    missing = "0" * 40
+    assert git.read_blobs(repo, [shas[0], missing, shas[1]], max_size=1 << 20) == {shas[1]: small}
+    assert git.read_blobs(repo, shas, max_size=3 << 20) == {shas[0]: big, shas[1]: small}
+    assert git.read_blobs(repo, shas) == {shas[0]: big, shas[1]: small}
+
+
+def test_an_attributes_file_under_gits_prefix_is_found_where_git_reads_it(tmp_path):
+    """``core.attributesFile = %(prefix)/...`` names a file below git's installation
+    prefix; git expands it, and so the list of attribute files holds git's expansion."""
+    from cookiepatcher import rendercache
+
+    repo = tmp_path / "r"
+    repo.mkdir()
+    _git(repo, "init", "-q")
+    _git(repo, "config", "core.attributesFile", "%(prefix)/share/cp-test-attributes")
+    expanded = _git(repo, "config", "--type=path", "--get", "core.attributesFile").strip()
+    assert not expanded.startswith("%(prefix)")
+    config = git.config_values(repo, r"^core\.")
+    assert Path(expanded) in rendercache._attribute_files(repo, config)

@@ -239,3 +239,29 @@ def test_a_cached_render_is_written_into_a_repository_that_never_had_it(tmp_path
     assert rendercache.load("k" * 64, second) == (entries, {"name": "x"}, {})
     for _mode, sha in entries.values():
         subprocess.run(["git", "cat-file", "-e", sha], cwd=second, check=True)
+
+
+def test_a_render_cached_under_another_umask_or_template_setting_is_not_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the template's checkout writes is part of a render: its modes follow the
+    umask, and a local template's own settings (``core.autocrlf``) change its bytes. A
+    render cached under others is not used; the result is a fresh render's."""
+    tpl = make_two_versions(tmp_path, {f"{S}/run.sh": ("#!/bin/sh\n", 0o755), f"{S}/a.txt": "1\n"},
+                            {f"{S}/run.sh": ("#!/bin/sh\nset -e\n", 0o755), f"{S}/a.txt": "2\n"})
+    proj = generate_at_v1(tmp_path, tpl, {})
+    first = _update_copy(proj, tmp_path / "w1" / "copy")
+    old = os.umask(0o177)  # no owner execute bit: the checkout writes run.sh as a plain file
+    try:
+        rendered = count_renders(monkeypatch)
+        masked = _update_copy(proj, tmp_path / "w2" / "copy")
+        monkeypatch.setenv(rendercache.ENV, "0")
+        assert masked == _update_copy(proj, tmp_path / "w3" / "copy")  # the fresh render's result
+        monkeypatch.delenv(rendercache.ENV)
+    finally:
+        os.umask(old)
+    assert rendered and masked != first
+    _git(tpl, "config", "core.autocrlf", "true")
+    rendered.clear()
+    crlf = _update_copy(proj, tmp_path / "w4" / "copy")
+    assert rendered  # (both renders now check out CRLF: a conflict with the project's LF lines)
+    monkeypatch.setenv(rendercache.ENV, "0")
+    assert crlf == _update_copy(proj, tmp_path / "w5" / "copy")

@@ -12,6 +12,7 @@ import pytest
 from conftest import commit_all, generate, git, record_of, run_cli, status, unmerged, write
 
 from cookiepatcher import update_project
+from cookiepatcher.errors import CookiepatcherError
 
 README = "# {{ cookiecutter.project_name }}\n\nA project generated from the demo template.\n"
 
@@ -687,3 +688,51 @@ def test_a_template_directory_spelled_dot_slash_keeps_each_projects_output_dir(t
         proc = run_cli("update", cwd=project)
         assert proc.returncode == 0, proc.stderr
         assert (project / "where.txt").read_text() == f"at {project.parent}\n"
+
+
+def test_a_crlf_conflict_names_the_template_version_in_its_diff3_base_marker(tmp_path, make_template):
+    """The base section's marker names the template version, not the throwaway merge
+    base, in CRLF files too (their marker line ends in ``\\r``)."""
+    tpl = make_template(tmp_path, {"v1": {"a.txt": b"one\r\n"}, "v2": {"a.txt": b"template\r\n"}})
+    project = generate(tpl, "v1")
+    git(project, "config", "merge.conflictStyle", "diff3")
+    write(project / "a.txt", b"user\r\n")
+    commit_all(project, "user")
+
+    assert update_project(project, checkout="v2").exit_code == 1
+
+    lines = (project / "a.txt").read_bytes().split(b"\n")
+    base = [line for line in lines if line.startswith(b"|||||||")]
+    assert base == [b"||||||| template-" + tpl.sha("v1")[:12].encode() + b"\r"], lines
+
+
+def test_an_update_to_an_empty_template_commit_is_a_clean_error(tmp_path, make_template):
+    tpl = make_template(tmp_path, {"v1": {"a.txt": "one\n"}})
+    project = generate(tpl, "v1")
+    git(tpl.path, "rm", "-rq", ".")
+    git(tpl.path, "commit", "-qm", "archived")
+    git(tpl.path, "tag", "v2")
+
+    with pytest.raises(CookiepatcherError, match="no cookiecutter.json at target"):
+        update_project(project, checkout="v2")
+
+
+def test_an_update_leaves_no_git_process_behind(tmp_path, make_template):
+    """Processes started ahead (the project's settings, the die-with-parent probe, a new
+    mirror's settings) are collected on every way out: up to date, updated, refused."""
+    import subprocess
+    import sys
+
+    tpl = make_template(tmp_path, {"v1": {"a.txt": "one\n"}, "v2": {"a.txt": "two\n"}})
+    project = generate(tpl, "v1")
+    record = record_of(project)
+    record["template"] = tpl.url  # a remote template: a new mirror is cloned
+    write(project / "cookiepatcher.json", json.dumps(record, indent=2) + "\n")
+    commit_all(project, "served through the cache")
+    code = ("import os, sys\nfrom cookiepatcher.update import update_project\nfrom cookiepatcher.errors import CookiepatcherError\n"
+            "for ref in ('v1', 'v2', 'nowhere'):\n"
+            "    try:\n        update_project(sys.argv[1], checkout=ref)\n    except CookiepatcherError:\n        pass\n"
+            "    try:\n        print(ref, os.waitpid(-1, os.WNOHANG))\n    except ChildProcessError:\n        print(ref, 'none')\n")
+    env = {**os.environ, "COOKIEPATCHER_CACHE_DIR": str(tmp_path / "fresh-cache")}
+    out = subprocess.run([sys.executable, "-c", code, str(project)], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.split("\n")[:3] == ["v1 none", "v2 none", "nowhere none"], out.stdout + out.stderr
