@@ -145,21 +145,6 @@ def start_die_with_parent_probe() -> None:
                                                           stderr=subprocess.DEVNULL, close_fds=False)))
 
 
-def umask() -> int:
-    """This process's umask, which git's checkouts apply to file modes (Linux: read from
-    ``/proc``; elsewhere set and restored)."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 def finish_die_with_parent_probe() -> None:
     """Collect the probe :func:`start_die_with_parent_probe` started, if nothing used it."""
     if _PROBE and _PROBE[0][0] == os.getpid():
@@ -181,6 +166,21 @@ def _pdeathsig_wrapper() -> list[str] | None:
     probe = subprocess.run([exe, "--pdeathsig", "KILL", "true"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                            close_fds=False, check=False)
     return [exe, "--pdeathsig", "KILL"] if probe.returncode == 0 else None
+
+
+def umask() -> int:
+    """This process's umask, which git's checkouts apply to file modes (Linux: read from
+    ``/proc``; elsewhere set and restored)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _die_with_parent() -> None:

@@ -82,7 +82,7 @@ def _folders(paths) -> set[str]:
 
 
 # listings read so far (a commit never changes: scan, plan and the renders all read the
-# two commits of an upgrade); the oldest go beyond a few
+# two commits of an upgrade); beyond _TREES_KEPT, the oldest are dropped
 _TREES: dict[tuple[Path, str], Mapping[str, tuple[str, str]]] = {}
 _TREES_KEPT = 16
 
