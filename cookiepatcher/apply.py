@@ -53,7 +53,8 @@ def _verify_clean(listing: git.Started, status: git.Started, prefix: str) -> Non
     if flagged:
         names = ", ".join(f[len(prefix):] for f in flagged[:5])
         raise RefusedError(f"files marked assume-unchanged or skip-worktree: {names}; clear the flag "
-                           f"(`git update-index --no-assume-unchanged --no-skip-worktree FILE`) and commit, then update")
+                           f"(`git update-index --no-assume-unchanged FILE` and `git update-index --no-skip-worktree FILE`: "
+                           f"git applies only the last of such flags in one command) and commit, then update")
     dirty = [rec[3:].decode("utf-8", "surrogateescape") for rec in raw.split(b"\0") if rec and rec[:2] != b"??" and len(rec) > 3]
     if dirty:
         names = ", ".join(d[len(prefix):] for d in dirty[:5]) + (f" and {len(dirty) - 5} more" if len(dirty) > 5 else "")

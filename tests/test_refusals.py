@@ -7,6 +7,7 @@ bytes of ``.git/index`` and HEAD.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -300,8 +301,12 @@ def test_edits_hidden_by_index_flags_are_refused_not_overwritten(two_versions, f
     project = generate(two_versions, "v1")
     write(project / "app.txt", "a\nlocal edit\n")
     git(project, "update-index", flag, "app.txt")
-    assert_refused(project, ["update", "--checkout", "v2", "--no-input"], "app.txt", "--no-skip-worktree")
+    message = assert_refused(project, ["update", "--checkout", "v2", "--no-input"], "app.txt", "--no-skip-worktree")
     assert (project / "app.txt").read_text() == "a\nlocal edit\n"
+    # the way out the message gives clears either flag (one flag a command: git keeps only the last)
+    for command in re.findall(r"`(git update-index [^`]*)`", message):
+        git(project, *command.replace("FILE", "app.txt").split()[1:])
+    assert git(project, "ls-files", "-v", "app.txt").startswith("H ")
 
 
 def test_index_lock_held_by_another_git_process(two_versions):
