@@ -109,7 +109,8 @@ def create_project(
     sha = source.resolve(checkout)
     output_dir = Path(output_dir)
     with tempfile.TemporaryDirectory(prefix="cookiepatcher-") as tmp:
-        folder = template_folder(source, sha, directory, Path(tmp), checkout or "default branch")
+        folder = template_folder(source, sha, directory, Path(tmp), checkout or "default branch",
+                                 way_out="check --directory (the template's folder that holds cookiecutter.json)")
         location = recorded_location(template, abbreviations)
         check_known_answers(folder, extra_context or {})
         created = [p for p in (output_dir, *output_dir.parents) if not p.exists()]  # deepest first
@@ -119,8 +120,9 @@ def create_project(
             rendered = render(folder, output_dir, extra_context or {}, template=location, checkout=checkout,
                               mode="create", no_input=no_input, default_context=config.get("default_context") or {})
         except TemplateError as exc:
-            if "already exists" in str(exc):
-                raise RefusedError(f"{exc}; choose another --output-dir or remove it") from None
+            if "already exists" in str(exc):  # (cookiecutter's words: 'Error: "PATH" directory already exists')
+                what = str(exc).removeprefix("template render failed: ").removeprefix("Error: ")
+                raise RefusedError(f"{what}; choose another --output-dir or remove it") from None
             _remove_new(output_dir, before, created)
             raise
         except BaseException:

@@ -82,18 +82,22 @@ def worktree_entries(project: Project, scratch: Path) -> Entries:
 
 
 def template_folder(source: TemplateSource, sha: str, directory: str | None, scratch: Path, what: str,
-                    only: tuple[str, list[str]] | None = None) -> Path:
+                    only: tuple[str, list[str]] | None = None,
+                    way_out: str = "pass the new location with --directory") -> Path:
     """Extract the template at ``sha`` and return the folder holding its cookiecutter.json.
 
     ``only`` = ``(project_template_folder, paths)`` from :func:`cookiepatcher.incremental.plan`
     extracts just those paths (an incremental render).
+
+    ``way_out``: what the error for a missing ``cookiecutter.json`` tells the user to do
+    (an upgrade's template may have moved it; elsewhere the folder may be misspelt).
 
     Raises:
         TemplateError: the subfolder (``directory``) has no cookiecutter.json at ``sha``.
     """
     if not source.has_path(sha, directory):
         where = f"folder '{directory}'" if directory else "repository root"
-        raise TemplateError(f"the template's {where} has no cookiecutter.json at {what} ({sha[:12]}); pass the new location with --directory")
+        raise TemplateError(f"the template's {where} has no cookiecutter.json at {what} ({sha[:12]}); {way_out}")
     # incremental renders (no hooks, no symlinks; their _repo_dir is given) read shared,
     # cached files; full renders get their own copy, at one path for every render (it
     # shows up as _repo_dir)

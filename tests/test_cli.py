@@ -81,7 +81,16 @@ def test_create_into_existing_folder_is_refused(tpl, tmp_path):
     proc = run_cli("create", tpl.location, "--no-input", "--output-dir", tmp_path / "out", cwd=tmp_path)
 
     assert proc.returncode == 2
-    assert "already exists" in proc.stderr and "--output-dir" in proc.stderr
+    assert proc.stderr.startswith(f'cookiepatcher: error: "{tmp_path / "out"}') and "already exists" in proc.stderr
+    assert "--output-dir" in proc.stderr and "render failed" not in proc.stderr and "Error:" not in proc.stderr
+
+
+def test_create_from_a_misspelt_template_folder_says_to_check_it(tpl, tmp_path):
+    proc = run_cli("create", tpl.location, "--directory", "nope", "--no-input", "--output-dir", tmp_path / "out", cwd=tmp_path)
+
+    assert proc.returncode == 2
+    assert "folder 'nope' has no cookiecutter.json" in proc.stderr and "check --directory" in proc.stderr
+    assert "new location" not in proc.stderr and not (tmp_path / "out").exists()
 
 
 def test_create_unknown_ref_fails_cleanly(tpl, tmp_path):
