@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 from cookiepatcher.errors import CookiepatcherError
 
@@ -221,12 +222,15 @@ def resolve_many(repo: Path | str, revs: Sequence[str]) -> list[str | None]:
     return [sha for sha, _kind, _contents in batch(repo, [("info", rev) for rev in revs])]
 
 
-def batch(repo: Path | str, requests: Sequence[tuple[str, str]]) -> list[tuple[str | None, str | None, bytes | None]]:
+def batch(repo: Path | str, requests: Sequence[tuple[str, str]],
+          max_size: int | None = None) -> list[tuple[str | None, str | None, bytes | None]]:
     """Answer several object requests with one ``git cat-file --batch-command`` (git >= 2.36).
 
     Args:
         requests: ``(command, revision)`` pairs, answered in order: ``("info", rev)`` or
             ``("contents", rev)``; ``rev`` is any revision (``main``, ``main:path/file``).
+        max_size: contents larger than this many bytes are read past as git writes them,
+            never held in memory (their ``contents`` is ``None``).
 
     Returns:
         One ``(sha, type, contents)`` per request; ``contents`` only for ``"contents"``
@@ -238,36 +242,19 @@ def batch(repo: Path | str, requests: Sequence[tuple[str, str]]) -> list[tuple[s
     if not requests:
         return []
     data = "".join(f"{command} {rev}\n" for command, rev in requests).encode("utf-8", "surrogateescape")
-    raw = run(["cat-file", "--batch-command"], repo, input=data).stdout
-    answers: list[tuple[str | None, str | None, bytes | None]] = []
-    pos = 0
-    for command, _rev in requests:
-        end = raw.index(b"\n", pos)
-        header = raw[pos:end].decode("utf-8", "surrogateescape")
-        pos = end + 1
-        if header.endswith((" missing", " ambiguous")):
-            answers.append((None, None, None))
-            continue
-        sha, kind, size = header.split(" ")
-        if command == "contents":
-            answers.append((sha, kind, raw[pos:pos + int(size)]))
-            pos += int(size) + 1
-        else:
-            answers.append((sha, kind, None))
-    return answers
+    if max_size is None:
+        import io
 
-
-def _read_small_blobs(repo: Path | str, shas: list[str], max_size: int) -> dict[str, bytes]:
-    """:func:`read_blobs` streamed from ``git cat-file --batch``, larger blobs skipped."""
+        return _batch_answers(io.BytesIO(run(["cat-file", "--batch-command"], repo, input=data).stdout), requests, None)
     import threading
 
-    proc = subprocess.Popen(_command(["cat-file", "--batch"], repo), env=_base_env(None), stdin=subprocess.PIPE,
+    proc = subprocess.Popen(_command(["cat-file", "--batch-command"], repo), env=_base_env(None), stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, close_fds=False)
     assert proc.stdin is not None and proc.stdout is not None
 
-    def feed() -> None:  # (its own thread: git answers while it reads, the pipes stay unblocked)
+    def feed() -> None:  # (its own thread: git answers while it reads, so neither pipe fills up)
         try:
-            proc.stdin.write("".join(sha + "\n" for sha in shas).encode("ascii"))
+            proc.stdin.write(data)
         except OSError:
             pass
         finally:
@@ -275,29 +262,36 @@ def _read_small_blobs(repo: Path | str, shas: list[str], max_size: int) -> dict[
 
     writer = threading.Thread(target=feed, daemon=True)
     writer.start()
-    found: dict[str, bytes] = {}
     try:
-        for sha in shas:
-            header = proc.stdout.readline().split()
-            if len(header) != 3:  # "<sha> missing", or git stopped
-                if not header:
-                    break
-                continue
-            size = int(header[2])
-            if header[1] == b"blob" and size <= max_size:
-                found[sha] = proc.stdout.read(size)
-            else:
-                while size > 0:
-                    chunk = proc.stdout.read(min(size, 1 << 20))
-                    if not chunk:
-                        break
-                    size -= len(chunk)
-            proc.stdout.read(1)  # the newline after the contents
+        return _batch_answers(proc.stdout, requests, max_size)
     finally:
         writer.join()
         proc.stdout.close()
         proc.wait()
-    return found
+
+
+def _batch_answers(out: BinaryIO, requests: Sequence[tuple[str, str]],
+                   max_size: int | None) -> list[tuple[str | None, str | None, bytes | None]]:
+    """:func:`batch`'s answers read from ``out`` (cat-file's output, a binary stream); a
+    request without an answer (git stopped) counts as missing."""
+    answers: list[tuple[str | None, str | None, bytes | None]] = []
+    for command, _rev in requests:
+        header = out.readline().decode("utf-8", "surrogateescape").rstrip("\n")
+        if not header or header.endswith((" missing", " ambiguous")):
+            answers.append((None, None, None))
+            continue
+        sha, kind, size = header.split(" ")
+        contents = None
+        if command == "contents":
+            left = int(size)
+            if max_size is None or left <= max_size:
+                contents = out.read(left)
+            else:
+                while left > 0 and (chunk := out.read(min(left, 1 << 20))):
+                    left -= len(chunk)
+            out.read(1)  # the newline after the contents
+        answers.append((sha, kind, contents))
+    return answers
 
 
 def _answer_alone(repo: Path | str, command: str, rev: str) -> tuple[str | None, str | None, bytes | None]:
@@ -323,9 +317,7 @@ def read_blobs(repo: Path | str, shas: Sequence[str], max_size: int | None = Non
     a sha that is missing or not a blob is left out, and so is a blob larger than
     ``max_size`` bytes (read past, never held in memory)."""
     wanted = list(dict.fromkeys(shas))
-    if max_size is not None:
-        return _read_small_blobs(repo, wanted, max_size)
-    answers = batch(repo, [("contents", sha) for sha in wanted])
+    answers = batch(repo, [("contents", sha) for sha in wanted], max_size)
     return {sha: contents for sha, (found, kind, contents) in zip(wanted, answers)
             if kind == "blob" and found == sha and contents is not None}
 

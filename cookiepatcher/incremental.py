@@ -101,23 +101,23 @@ def _trees(repo: Path, shas: list[str]) -> list[Mapping[str, tuple[str, str]]]:
     return out
 
 
-def _tree(repo: Path, sha: str) -> Mapping[str, tuple[str, str]]:
+def commit_files(repo: Path, sha: str) -> Mapping[str, tuple[str, str]]:
     """:func:`_trees` of one commit."""
     return _trees(repo, [sha])[0]
 
 
 @functools.lru_cache(maxsize=8)
 def _listing(repo: Path, sha: str, prefix: str) -> Mapping[str, str]:
-    """``{path: mode}`` of every file below ``prefix`` at commit ``sha`` (from :func:`_tree`)."""
-    return MappingProxyType({p: mode for p, (mode, _obj) in _tree(repo, sha).items() if p.startswith(prefix)})
+    """``{path: mode}`` of every file below ``prefix`` at commit ``sha`` (from :func:`commit_files`)."""
+    return MappingProxyType({p: mode for p, (mode, _obj) in commit_files(repo, sha).items() if p.startswith(prefix)})
 
 
 def _changed(repo: Path, base: str, target: str) -> list[str]:
     """Paths whose mode or content differ between two commits, or that only one has, in
     git's order: what ``git diff-tree -r --no-renames --name-only`` lists, from the two
-    listings :func:`_tree` already holds. (Sorting whole paths by their bytes is git's
+    listings :func:`commit_files` already holds. (Sorting whole paths by their bytes is git's
     tree order: a folder sorts as its name plus ``/``, the start of its paths.)"""
-    old, new = _tree(repo, base), _tree(repo, target)
+    old, new = commit_files(repo, base), commit_files(repo, target)
     changed = {p for p in old.keys() | new.keys() if old.get(p) != new.get(p)}
     return sorted(changed, key=lambda p: p.encode("utf-8", "surrogateescape"))
 
@@ -131,7 +131,7 @@ _LITERAL_PATHSPECS = {"GIT_LITERAL_PATHSPECS": "1", "GIT_GLOB_PATHSPECS": "0", "
                       "GIT_ICASE_PATHSPECS": "0"}
 
 
-def _prefix(directory: str | None) -> str:
+def template_prefix(directory: str | None) -> str:
     """The repository-relative prefix of a template subfolder: ``""`` or ``"sub/"``
     (``./sub``, ``sub/`` and ``.//sub`` alike, as git resolves ``SHA:./sub/...``)."""
     folder = posixpath.normpath(directory.strip("/")) if directory else "."
@@ -167,7 +167,7 @@ def scan(repo: Path, shas: list[str], directory: str | None) -> dict[str, set[st
     (side by side) read only their files whose content the last commit does not have at
     the same path (a file with the same blob reads the same). One ``git ls-tree`` each.
     """
-    prefix = _prefix(directory)
+    prefix = template_prefix(directory)
     found: dict[str, set[str]] = {sha: set() for sha in shas}
     if not shas:
         return found
@@ -225,7 +225,7 @@ def plan(repo: Path, base: str, target: str, directory: str | None, *, same_answ
     """
     if not same_answers:
         return None
-    prefix = _prefix(directory)
+    prefix = template_prefix(directory)
     base_files, target_files = _listing(repo, base, prefix), _listing(repo, target, prefix)
     proj = _project_template_dir(base_files, prefix)
     if proj is None or proj != _project_template_dir(target_files, prefix):

@@ -413,9 +413,9 @@ def verbatim_entries(folder: Path, object_format: str = "sha1") -> tuple[Entries
     """
     import stat
 
-    from cookiepatcher.rendercache import blob_sha
+    from cookiepatcher.rendercache import blob_sha, id_length
 
-    hex_length = 64 if object_format == "sha256" else 40
+    hex_length = id_length(object_format)
     entries: Entries = {}
     blobs: dict[str, bytes] = {}
     todo = [(folder, "")]

@@ -47,7 +47,6 @@ from pathlib import Path
 from typing import Any
 
 from cookiepatcher import render as render_mod
-from cookiepatcher.errors import RefusedError
 
 #: cookiecutter.json settings that change how texts render: with them, cookiecutter renders
 _ENVIRONMENT_SETTINGS = ("_extensions", "_jinja2_env_vars")
@@ -85,15 +84,6 @@ def _context(text: str, answers: Mapping[str, Any]) -> OrderedDict[str, Any]:
             raise _GiveUp  # rendered by Jinja (a __ variable, a new question's default)
         obj[key] = answers[key]
     return obj
-
-
-def _finish_context(obj: OrderedDict[str, Any], *, template: str, checkout: str | None, output_dir: Path,
-                    output_dir_value: str | None, repo_dir: str) -> None:
-    """The values :func:`cookiepatcher.render.render` adds to the context."""
-    obj["_template"] = template
-    obj["_output_dir"] = str(output_dir_value or output_dir.resolve())
-    obj["_repo_dir"] = repo_dir
-    obj["_checkout"] = checkout
 
 
 def _copy_only(path: str, context: Mapping[str, Any]) -> bool:
@@ -154,7 +144,8 @@ def _render_file(project_dir: str, template_dir: Path, infile: str, context: Map
 
 
 def _project_dir(output_dir: Path, name: str, context: Mapping[str, Any]) -> str:
-    """The project folder's absolute path (the rendered ``name`` must be a plain name),
+    """The project folder's absolute path (the rendered ``name`` must be a plain name, so
+    the folder is inside ``output_dir``),
     or :class:`_GiveUp` when cookiecutter would read it as a template again: it renders
     folder names with the project folder's path in front, so a path holding Jinja's
     delimiters or a ``\r`` (Jinja reads it as ``\n``) is its to resolve."""
@@ -232,8 +223,9 @@ def render_plain(template_dir: Path, output_dir: Path, answers: Mapping[str, Any
     except (_GiveUp, OSError, ValueError):
         return None
     render_mod.check_path_answers(template_dir, obj, "--set " if answer_flag is None else answer_flag)
-    _finish_context(obj, template=template, checkout=checkout, output_dir=output_dir, output_dir_value=output_dir_value,
-                    repo_dir=repo_dir_value or str(template_dir))
+    render_mod.add_render_values(obj, template=template, checkout=checkout,
+                                 output_dir=output_dir_value or str(output_dir.resolve()),
+                                 repo_dir=repo_dir_value or str(template_dir))
     context = {"cookiecutter": obj}  # (what a substitution reads)
     try:
         project = Path(_generate(template_dir, output_dir, context))
@@ -241,8 +233,6 @@ def render_plain(template_dir: Path, output_dir: Path, answers: Mapping[str, Any
         for child in output_dir.iterdir():
             shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
         return None
-    if not project.resolve().is_relative_to(output_dir.resolve()):
-        raise RefusedError("template renders its project folder outside the output folder; check answers used in its name")
     render_mod.check_symlinks(project)  # (no VCS folder to drop: such names gave up above)
     return render_mod.Rendered(project=project, context=dict(obj))
 
@@ -323,12 +313,12 @@ def render_blobs(source: Any, sha: str, directory: str | None, paths: list[str],
     """
     from cookiepatcher import git, incremental
     from cookiepatcher.merge import VERBATIM_MAX_BYTES
-    from cookiepatcher.rendercache import blob_sha
+    from cookiepatcher.rendercache import blob_sha, id_length
 
     if not render_mod.PLAIN_TEXT_SHORTCUT or repo_dir_value is None or not source.checkout_verbatim(sha):
         return None
-    prefix = incremental._prefix(directory)
-    listing = incremental._tree(source.repo, sha)
+    prefix = incremental.template_prefix(directory)
+    listing = incremental.commit_files(source.repo, sha)
     entries = {p: listing.get(p) for p in paths}
     if any(e is None or e[0] not in ("100644", "100755") for e in entries.values()):
         return None
@@ -348,10 +338,10 @@ def render_blobs(source: Any, sha: str, directory: str | None, paths: list[str],
     top = {p.split("/", 1)[0] for p in files}
     names = {part for p in files for part in p.split("/")}
     render_mod.check_path_answers(Path(), obj, "--set " if answer_flag is None else answer_flag, names=names)
-    _finish_context(obj, template=template, checkout=checkout, output_dir=output_dir, output_dir_value=output_dir_value,
-                    repo_dir=repo_dir_value)
+    render_mod.add_render_values(obj, template=template, checkout=checkout,
+                                 output_dir=output_dir_value or str(output_dir.resolve()), repo_dir=repo_dir_value)
     context = {"cookiecutter": obj}
-    hex_length = 64 if object_format == "sha256" else 40
+    hex_length = id_length(object_format)
     executable = not git.umask() & 0o100  # git checks 100755 files out with mode 0777 & ~umask
     try:
         (project_template,) = top  # the plan's one project folder, as cookiecutter finds it

@@ -94,10 +94,11 @@ def preload() -> None:
     afterwards (``cookiepatcher fleet``) do not each pay for the imports."""
     import arrow  # noqa: F401
     import jinja2  # noqa: F401
-    from binaryornot.helpers import is_binary_string
     from cookiecutter import extensions, generate, prompt  # noqa: F401
 
-    is_binary_string("text, then bytes no codec takes: \u00e9\u4e2d".encode() + bytes(range(128, 256)))
+    from cookiepatcher import plainrender
+
+    plainrender.preload()  # binaryornot and its codecs
 
 
 class Preloader:
@@ -619,6 +620,17 @@ def check_symlinks(root: Path, what: str = "template renders", scope: str = "the
                 raise RefusedError(f"{what} symlink {rel} -> {target}, which points nowhere; fix the template")
 
 
+def add_render_values(variables: dict[str, Any], *, template: str, checkout: str | None, output_dir: str,
+                      repo_dir: str) -> None:
+    """Set what a render adds to the template's variables: ``_template``, ``_output_dir``,
+    ``_repo_dir`` and ``_checkout`` (cookiecutter's ``cookiecutter.main.cookiecutter``
+    adds the same)."""
+    variables["_template"] = template
+    variables["_output_dir"] = output_dir
+    variables["_repo_dir"] = repo_dir
+    variables["_checkout"] = checkout
+
+
 def render(
     template_dir: Path,
     output_dir: Path,
@@ -688,10 +700,9 @@ def render(
                 values = prompt_for_config(context, no_input)
             context["cookiecutter"].update(values)
             check_path_answers(template_dir, context["cookiecutter"], flag)
-            context["cookiecutter"]["_template"] = template
-            context["cookiecutter"]["_output_dir"] = str(output_dir_value or output_dir.resolve())
-            context["cookiecutter"]["_repo_dir"] = repo_dir_value or str(template_dir)
-            context["cookiecutter"]["_checkout"] = checkout
+            add_render_values(context["cookiecutter"], template=template, checkout=checkout,
+                              output_dir=output_dir_value or str(output_dir.resolve()),
+                              repo_dir=repo_dir_value or str(template_dir))
             project = generate_files(repo_dir=str(template_dir), context=context, output_dir=str(output_dir),
                                      overwrite_if_exists=False, accept_hooks=True)
         except FailedHookException as exc:

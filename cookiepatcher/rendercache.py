@@ -226,6 +226,12 @@ def _blobs_from_files(folder: Path, entries: Entries, shas: list[str]) -> dict[s
     return found
 
 
+def id_length(object_format: str) -> int:
+    """Hex digits of an object id in a repository of ``object_format`` (``"sha1"``: 40,
+    ``"sha256"``: 64), as :func:`blob_sha` takes it."""
+    return 64 if object_format == "sha256" else 40
+
+
 def blob_sha(data: bytes, hex_length: int = 40) -> str:
     """The git object id of a blob holding ``data`` (what ``git hash-object --no-filters``
     prints): sha1 for a 40-digit id, sha256 for a 64-digit one (``extensions.objectFormat``)."""

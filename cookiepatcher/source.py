@@ -325,12 +325,12 @@ class TemplateSource:
         attribute files that change what ``git checkout`` writes
         (:func:`cookiepatcher.rendercache.hashes_verbatim`: ``core.autocrlf``, attribute
         files outside the tree)."""
-        from cookiepatcher.incremental import _tree
+        from cookiepatcher.incremental import commit_files
         from cookiepatcher.rendercache import hashes_verbatim
 
         if self._verbatim is None:
             self._verbatim = hashes_verbatim(self.repo, self._checkout_config())
-        return self._verbatim and not any(p.rsplit("/", 1)[-1] == ".gitattributes" for p in _tree(self.repo, sha))
+        return self._verbatim and not any(p.rsplit("/", 1)[-1] == ".gitattributes" for p in commit_files(self.repo, sha))
 
     def want_blobs(self, shas: list[str]) -> None:
         """Read these blobs along with the next ones :meth:`blobs` is asked for (in the

@@ -442,7 +442,7 @@ def _compute(project, record, head_entries, scratch: Path, *, checkout, director
         base_only, target_only = (only.root, only.base_paths), (only.root, only.target_paths)
         if options["verbatim"]:  # renders from blobs: both sides' blobs with one git process
             for sha, paths in ((target, only.target_paths), (record.commit, only.base_paths)):
-                listing = incremental._tree(source.repo, sha)
+                listing = incremental.commit_files(source.repo, sha)
                 source.want_blobs([listing[p][1] for p in paths if p in listing])
         # cached (this upgrade ran before, e.g. its --dry-run) or rendered from the blobs
         # without a file: no child process needed

@@ -375,7 +375,7 @@ def test_scan_and_plan_take_a_directory_however_it_is_spelled(directory: str, tm
     repo, (one,) = _repo_with(tmp_path, {"tpl/cookiecutter.json": b'{"slug": "x"}',
                                          "tpl/{{cookiecutter.slug}}/f.txt": b"{{ cookiecutter._output_dir }}\n"})
     assert incremental.scan(repo, [one], directory)[one] == incremental.scan(repo, [one], "tpl")[one] == {"_output_dir"}
-    assert incremental._prefix(directory) == "tpl/" and incremental._prefix(".") == incremental._prefix(None) == ""
+    assert incremental.template_prefix(directory) == "tpl/" and incremental.template_prefix(".") == incremental.template_prefix(None) == ""
 
 
 @pytest.mark.parametrize("var", ["GIT_GLOB_PATHSPECS", "GIT_ICASE_PATHSPECS", "GIT_LITERAL_PATHSPECS"])

@@ -385,9 +385,9 @@ def test_a_base_branch_moved_while_it_is_read_gives_the_record_of_the_commit_use
     real = git_module.batch
     calls: list[list[tuple[str, str]]] = []
 
-    def moved(repo, requests):
+    def moved(repo, requests, max_size=None):
         calls.append(list(requests))
-        answers = real(repo, requests)
+        answers = real(repo, requests, max_size)
         if len(calls) == 1:
             answers[1] = (None, None, None)  # as if the record vanished from the moved branch
             answers[2] = ("f" * 40, "commit", None)
