@@ -15,17 +15,32 @@ from typing import Any
 Ask = Callable[[str, Any, list[Any] | None], Any]
 
 
+def not_unicode(text: str) -> bool:
+    """Whether ``text`` holds a lone surrogate, which is no character and cannot be written
+    as UTF-8: Python's stand-in for a byte that was not UTF-8 (a command-line argument
+    decoded with ``surrogateescape``, PEP 383) or a ``\\udXXX`` escape in JSON."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def parse_assignments(pairs: list[str]) -> dict[str, str]:
     """``["k=v", ...]`` -> ``{"k": "v"}``.
 
     Raises:
-        ValueError: an item without ``=`` or with an empty key.
+        ValueError: an item without ``=``, with an empty key, or not UTF-8 text
+            (see :func:`not_unicode`).
     """
     out: dict[str, str] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
             raise ValueError(f"'{pair}' is not KEY=VALUE")
+        if not_unicode(pair):
+            shown = pair.encode("utf-8", "backslashreplace").decode("utf-8")
+            raise ValueError(f"'{shown}' holds bytes that are not UTF-8 text; pass the answer as UTF-8")
         out[key.strip()] = value
     return out
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from cookiepatcher.answers import not_unicode
 from cookiepatcher.errors import RecordError
 
 RECORD_FILE = "cookiepatcher.json"
@@ -140,6 +141,12 @@ def parse_record(text: str, where: str = RECORD_FILE) -> Record:
     unknown = sorted(set(data) - {"template", "commit", "context", "directory", "checkout", "skip"})
     if unknown:
         raise RecordError(f"{where}: unknown key '{unknown[0]}'; remove it")
+    # a \udXXX escape decodes to a lone surrogate, which no file can hold: the render
+    # would fail while writing
+    for key in sorted(data):
+        if not_unicode(json.dumps({key: data[key]}, ensure_ascii=False)):
+            raise RecordError(f"{where}: key '{key}' holds a \\u escape that is no character (a lone surrogate, "
+                              f"\\ud800-\\udfff); fix that text or recreate the record with `cookiepatcher link`")
     return Record(template=template, commit=commit, context=context, directory=directory, checkout=checkout, skip=skip)
 
 

@@ -398,16 +398,72 @@ def _plain_text_shortcut(env: Any) -> Any:
 
 
 @contextlib.contextmanager
-def _plain_names() -> Iterator[None]:
-    """:func:`_plain_text_shortcut` for the environments cookiecutter's generation makes."""
+def _generation_env(output_dir: Path) -> Iterator[None]:
+    """The environments cookiecutter's generation makes, with :func:`_plain_text_shortcut`
+    and every rendered file or folder name checked by :func:`_check_name` before
+    cookiecutter uses it (in ``generate_files``, ``env.from_string`` renders names only)."""
     from cookiecutter import generate
 
+    top = os.path.abspath(output_dir)
+
+    def make(context: Any) -> Any:
+        env = _plain_text_shortcut(original(context))
+        from_string = env.from_string
+        project: list[str] = []  # the project folder: the first name generate_files renders
+        env.from_string = lambda source, *a, **k: _CheckedName(from_string(source, *a, **k), source, top, project)
+        return env
+
     original = generate.create_env_with_context
-    generate.create_env_with_context = lambda context: _plain_text_shortcut(original(context))
+    generate.create_env_with_context = make
     try:
         yield
     finally:
         generate.create_env_with_context = original
+
+
+class _CheckedName:
+    """A compiled file or folder name whose rendered path :func:`_check_name` checks."""
+
+    def __init__(self, template: Any, source: Any, output_dir: str, project: list[str]) -> None:
+        self._template, self._source, self._output_dir, self._project = template, source, output_dir, project
+
+    def render(self, *args: Any, **kwargs: Any) -> Any:
+        name = self._template.render(*args, **kwargs)
+        _check_name(self._source, name, self._output_dir, self._project)
+        return name
+
+
+def _check_name(source: Any, name: Any, output_dir: str, project: list[str]) -> None:
+    """Refuse a rendered name that would make cookiecutter write outside the project: an
+    answer the path checks of :func:`check_path_answers` do not see (a list or dict
+    answer, a name computed from answers) or a template whose names leave it.
+
+    ``source`` is the unrendered name, as cookiecutter's ``generate_files`` renders it:
+    first the project folder, relative to ``output_dir`` (an absolute path), then each
+    file relative to the project folder and each folder as its whole absolute path.
+    ``project`` holds the project folder once rendered (this call records it). A
+    relative name must not be absolute nor climb out with ``..``; an absolute one must
+    stay in the project folder.
+
+    Raises:
+        RefusedError: naming the template's name and what it rendered to.
+    """
+    if not isinstance(source, str) or not isinstance(name, str):
+        return
+    path = os.path.normpath(name)
+    if os.path.isabs(source):
+        top = project[0] if project else output_dir
+        inside = path == top or path.startswith(top.rstrip(os.sep) + os.sep)
+    else:
+        inside = not os.path.isabs(name) and path != os.pardir and not path.startswith(os.pardir + os.sep)
+        if inside and not project:
+            project.append(os.path.normpath(os.path.join(output_dir, name)))
+    if not inside:
+        if os.path.isabs(source):  # (shown from the project folder, as the template has it)
+            top = project[0] if project else output_dir
+            source, name = os.path.relpath(source, top), os.path.relpath(path, top)
+        raise RefusedError(f"the template's name {source!r} renders to {name!r}, outside the project; check the "
+                           f"answers used in file and folder names")
 
 
 @contextlib.contextmanager
@@ -692,7 +748,7 @@ def render(
     hook_output = _hook_output_to_stderr() if mode == "upgrade" else contextlib.nullcontext()
     # names joined to the output folder differ from run to run: not worth keeping compiled
     volatile = tuple({str(output_dir), os.path.realpath(output_dir)})
-    with det, _compiled_template_cache(volatile), _plain_names(), _render_env(mode, template_dir), hook_output:
+    with det, _compiled_template_cache(volatile), _generation_env(output_dir), _render_env(mode, template_dir), hook_output:
         try:
             if prompt is not None:
                 values = prompt(context)
@@ -714,6 +770,10 @@ def render(
         except jinja2.TemplateError as exc:  # syntax errors in a template file or name
             where = f" in {exc.name}" if getattr(exc, "name", None) else ""
             raise TemplateError(f"template render failed{where}: {exc.message}; fix the template") from None
+        except UnicodeEncodeError as exc:  # a lone surrogate cannot be written to a file or a name
+            bad = exc.object[exc.start:exc.end].encode("utf-8", "backslashreplace").decode("utf-8")
+            raise TemplateError(f"template render failed: {bad} is no character (a lone surrogate, from a \\u escape "
+                                f"in cookiecutter.json?); fix the template") from None
     project_path = Path(project)
     if not project_path.resolve().is_relative_to(output_dir.resolve()):
         raise RefusedError("template renders its project folder outside the output folder; check answers used in its name")

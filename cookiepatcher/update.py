@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from cookiepatcher import git, incremental, plainrender, render, rendercache
-from cookiepatcher.answers import coerce
+from cookiepatcher.answers import coerce, not_unicode
 from cookiepatcher.apply import check_untracked, start_clean_check, write_result
 from cookiepatcher.errors import CookiepatcherError, RefusedError
 from cookiepatcher.merge import merge_renders, repo_attributes
@@ -377,6 +377,8 @@ def _compute(project, record, head_entries, scratch: Path, *, checkout, director
 
     answers = dict(record.context)
     for key, value in (set_answers or {}).items():
+        if not_unicode(key + value):  # (the command line's are refused when parsed)
+            raise RefusedError(f"--set {key}: the answer is not UTF-8 text (it holds a lone surrogate); pass UTF-8")
         try:
             answers[key] = coerce(value, record.context.get(key, value))
         except ValueError as exc:

@@ -61,6 +61,10 @@ def test_nulls_are_explicit_and_sha256_commits_accepted():
     ({"template": "t", "commit": SHA, "context": {}, "directory": 3}, ["'directory'"]),
     ({"template": "t", "commit": SHA, "context": {}, "skip": [""]}, ["'skip'"]),
     ({"template": "t", "commit": SHA, "context": {}, "revision": SHA}, ["'revision'"]),
+    # JSON's \ud800 escape decodes to a lone surrogate, which no file can hold
+    ({"template": "t", "commit": SHA, "context": {"name": "a\ud800"}}, ["'context'", "lone surrogate"]),
+    ({"template": "t", "commit": SHA, "context": {"\udcff": "x"}}, ["'context'", "lone surrogate"]),
+    ({"template": "t\udfff", "commit": SHA, "context": {}}, ["'template'", "lone surrogate"]),
 ])
 def test_invalid_records_name_the_problem(data, words):
     text = data if isinstance(data, str) else json.dumps(data)

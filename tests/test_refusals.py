@@ -401,3 +401,62 @@ def test_create_with_an_answer_outside_a_choice_points_to_key_value_not_set(tmp_
     assert proc.returncode == 2
     assert "change it with KEY=VALUE" in proc.stderr and "--set" not in proc.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_set_value_that_is_not_utf8_is_refused(two_versions):
+    """A command-line byte that is not UTF-8 reaches Python as a lone surrogate (PEP 383);
+    cookiecutter would fail writing it (a traceback), so it is refused up front."""
+    project = generate(two_versions, "v1")
+    assert_refused(project, ["update", "--checkout", "v2", "--no-input", "--set", "project_name=a\udcff"],
+                   "project_name=a\\udcff", "not UTF-8", "--help")
+
+
+def test_record_answer_that_is_no_character_is_refused(two_versions):
+    project = generate(two_versions, "v1")
+    record = json.loads((project / "cookiepatcher.json").read_text())
+    record["context"]["project_name"] = "Demo \ud800"
+    write(project / "cookiepatcher.json", json.dumps(record))  # json.dumps writes the escape
+    commit_all(project, "edit the record")
+    assert_refused(project, ["update", "--checkout", "v2", "--no-input"], "key 'context'", "lone surrogate")
+
+
+def test_create_from_a_template_default_that_is_no_character_fails_cleanly(tmp_path, make_template):
+    tpl = make_template(tmp_path, {"v1": {"README.md": README}},
+                        cookiecutter_json={"project_name": "Demo \ud800", "project_slug": "demo"})
+    proc = run_cli("create", tpl.location, "--no-input", "--output-dir", tmp_path / "out", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines() == ["cookiepatcher: error: template render failed: \\ud800 is no character "
+                                        "(a lone surrogate, from a \\u escape in cookiecutter.json?); fix the template"]
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("name", ["{{ cookiecutter.paths.up }}/evil.txt", "{{ cookiecutter.paths.up }}/sub/evil.txt",
+                                  "{{ cookiecutter.paths.root }}tmp-evil.txt"])
+def test_create_refuses_a_name_that_a_dict_answer_renders_outside_the_project(tmp_path, make_template, name):
+    """The answer checks see only text answers; every rendered name is checked too (a
+    file, a folder, an absolute name), before cookiecutter writes it."""
+    tpl = make_template(tmp_path, {"v1": {"README.md": README, name: "x\n"}},
+                        cookiecutter_json={"project_name": "Demo", "project_slug": "demo",
+                                           "paths": {"up": "../../escaped", "root": "/"}})
+    proc = run_cli("create", tpl.location, "--no-input", "--output-dir", tmp_path / "out" / "services", cwd=tmp_path)
+
+    assert proc.returncode == 2, proc.stderr
+    assert len(proc.stderr.splitlines()) == 1 and "outside the project" in proc.stderr
+    assert not (tmp_path / "out").exists() and not Path("/tmp-evil.txt").exists()
+    assert [p for p in tmp_path.rglob("*evil*") if tpl.path not in p.parents] == []
+
+
+def test_update_refuses_a_name_that_a_recorded_list_answer_renders_outside(tmp_path, make_template):
+    tpl = make_template(tmp_path, {"v1": {"README.md": README},
+                                   "v2": {"README.md": README, "{{ cookiecutter.dirs[0] }}/evil.txt": "x\n"}},
+                        cookiecutter_json={"project_name": "Demo", "project_slug": "demo", "dirs": {"a": "b"}})
+    project = generate(tpl, "v1")
+    record = json.loads((project / "cookiepatcher.json").read_text())
+    record["context"]["dirs"] = ["..", "docs"]  # an edited record: the name checks of text answers miss it
+    write(project / "cookiepatcher.json", json.dumps(record))
+    commit_all(project, "edit the record")
+    outside = sorted(p.name for p in project.parent.iterdir())
+
+    assert_refused(project, ["update", "--checkout", "v2", "--no-input"], "'{{ cookiecutter.dirs[0] }}' renders to '..'",
+                   "outside the project")
+    assert sorted(p.name for p in project.parent.iterdir()) == outside

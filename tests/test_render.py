@@ -149,6 +149,8 @@ def test_parse_assignments_and_coerce():
         parse_assignments(["novalue"])
     with pytest.raises(ValueError):
         parse_assignments(["=v"])
+    with pytest.raises(ValueError, match="not UTF-8"):
+        parse_assignments(["name=caf\udce9"])  # a Latin-1 argument, decoded as Python decodes argv
     assert coerce("yes", False) is True and coerce("off", True) is False
     with pytest.raises(ValueError):
         coerce("maybe", True)

@@ -172,6 +172,17 @@ def test_set_of_unknown_question_is_refused(tmp_path, make_template):
     assert status(project) == ""
 
 
+
+def test_set_answer_that_is_no_character_is_refused_by_the_api_too(tmp_path, make_template):
+    """(The command line refuses it when parsing --set; a caller of update_project may not.)"""
+    tpl = _new_question_template(tmp_path, make_template)
+    project = generate(tpl, "v1")
+
+    with pytest.raises(CookiepatcherError, match="--set project_name: the answer is not UTF-8 text"):
+        update_project(project, checkout="v2", set_answers={"project_name": "a\udcff"})
+    assert status(project) == ""
+
+
 HOOK_V1 = 'import os\n\nif "{{ cookiecutter.use_docker }}" == "no":\n    os.remove("Dockerfile")\n'
 HOOK_V2 = HOOK_V1 + '    os.remove("docker-compose.yml")\n'
 
