@@ -15,14 +15,22 @@ from typing import Any
 Ask = Callable[[str, Any, list[Any] | None], Any]
 
 
-def not_unicode(text: str) -> bool:
-    """Whether ``text`` holds a lone surrogate, which is no character and cannot be written
-    as UTF-8: Python's stand-in for a byte that was not UTF-8 (a command-line argument
-    decoded with ``surrogateescape``, PEP 383) or a ``\\udXXX`` escape in JSON."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
+def not_unicode(value: Any) -> bool:
+    """Whether ``value`` (a string, or a list or dict of them at any depth, keys
+    included) holds a lone surrogate, which is no character and cannot be written as
+    UTF-8: Python's stand-in for a byte that was not UTF-8 (a command-line argument or
+    a terminal's input decoded with ``surrogateescape``, PEP 383) or a ``\\udXXX`` escape
+    in JSON."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, Mapping):
+        return any(not_unicode(k) or not_unicode(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(not_unicode(v) for v in value)
     return False
 
 

@@ -7,13 +7,14 @@ commit is exactly what was rendered), with cookiecutter's own prompting, user co
 """
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from cookiepatcher.errors import RefusedError, TemplateError
 from cookiepatcher.project import template_folder
-from cookiepatcher.record import Record, public_context, strip_credentials, write_record
+from cookiepatcher.record import Record, check_recordable, public_context, strip_credentials, write_record
 from cookiepatcher.render import load_context, render
 from cookiepatcher.source import is_remote, expand_abbreviation, open_template
 
@@ -23,10 +24,14 @@ def user_config(config_file: str | None) -> dict[str, Any]:
     from cookiecutter.config import get_user_config
     from cookiecutter.exceptions import ConfigDoesNotExistException, InvalidConfiguration
 
+    # (the file cookiecutter reads when none is given)
+    where = config_file or os.environ.get("COOKIECUTTER_CONFIG") or "~/.cookiecutterrc"
     try:
         return get_user_config(config_file=config_file)
     except (ConfigDoesNotExistException, InvalidConfiguration) as exc:
-        raise RefusedError(f"cannot use config file {config_file}: {exc}") from None
+        raise RefusedError(f"cannot use config file {where}: {exc}") from None
+    except UnicodeDecodeError:
+        raise RefusedError(f"cannot use config file {where}: it is not UTF-8 text; save it as UTF-8") from None
 
 
 def recorded_location(template: str, abbreviations: dict[str, str]) -> str:
@@ -35,14 +40,21 @@ def recorded_location(template: str, abbreviations: dict[str, str]) -> str:
     cookiecutter's built-in abbreviations (``gh:``, ``gl:``, ``bb:``) are kept as given;
     one from the user's own config is recorded expanded, since teammates and CI
     running the update do not share that config.
+
+    Raises:
+        RefusedError: the location is not UTF-8 text (a folder named in another
+            encoding): ``cookiepatcher.json`` could not hold it.
     """
     builtin = expand_abbreviation(template)
     expanded = expand_abbreviation(template, abbreviations)
     if expanded != builtin:
-        return strip_credentials(expanded)
-    if is_remote(expanded) or expanded != template:
-        return strip_credentials(template)
-    return str(Path(template).expanduser().resolve())
+        location = strip_credentials(expanded)
+    elif is_remote(expanded) or expanded != template:
+        location = strip_credentials(template)
+    else:
+        location = str(Path(template).expanduser().resolve())
+    check_recordable("the template location", location)
+    return location
 
 
 def check_known_answers(template_dir: Path, answers: dict[str, Any]) -> None:
@@ -103,6 +115,8 @@ def create_project(
     Raises:
         TemplateError, RefusedError: nothing is left behind.
     """
+    check_recordable("--checkout", checkout)
+    check_recordable("--directory", directory)
     config = user_config(config_file)
     abbreviations = config.get("abbreviations") or {}
     source = open_template(template, offline=offline, abbreviations=abbreviations)

@@ -327,7 +327,7 @@ def toplevel(path: Path) -> Path | None:
     proc = run(["rev-parse", "--show-toplevel"], path, check=False)
     if proc.returncode != 0:
         return None
-    return Path(proc.stdout.decode().strip())
+    return Path(os.fsdecode(proc.stdout.rstrip(b"\n")))
 
 
 _GIT_DIRS: dict[Path, tuple[Path, Path]] = {}

@@ -20,7 +20,7 @@ from cookiepatcher import git
 from cookiepatcher.create import check_known_answers, recorded_location
 from cookiepatcher.errors import RecordError, RefusedError, TemplateError
 from cookiepatcher.project import locate, render_at, template_folder, worktree_entries
-from cookiepatcher.record import RECORD_FILE, Record, load_record, public_context, write_record
+from cookiepatcher.record import RECORD_FILE, Record, check_recordable, load_record, public_context, write_record
 from cookiepatcher.answers import resolve_answers
 from cookiepatcher.render import load_context
 from cookiepatcher.source import open_template
@@ -110,6 +110,8 @@ def link_project(
         RefusedError: no template given or found; ``--commit`` not in the template.
         TemplateError: the template cannot be reached or rendered.
     """
+    check_recordable("--checkout", checkout)
+    check_recordable("--directory", directory)
     folder = Path(project_dir).resolve()
     imported = read_existing(folder)
     template = template or (imported.template if imported else None)

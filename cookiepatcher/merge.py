@@ -199,6 +199,12 @@ def _relabel_base(repo: Path, entries: Entries, stages: dict[str, dict[int, tupl
     return changed
 
 
+def _config_quote(value: str) -> str:
+    """``value`` escaped for a double-quoted git config value (``git-config(1)``, Syntax:
+    backslash, double quote, newline and tab are escaped; every other byte is itself)."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t")
+
+
 def _inherit_settings(repo: Path, shadow: Path, ours: Entries, object_format: str = "sha1") -> None:
     """Give the shadow repository the project's config and attributes, so merge drivers
     (``merge=union``, custom ``merge.<name>.driver``), rename settings and conflict style
@@ -209,10 +215,12 @@ def _inherit_settings(repo: Path, shadow: Path, ours: Entries, object_format: st
     """
     config = git.git_dir(repo) / "config"
     common = git.objects_dir(repo).parent / "config"
-    includes = "".join(f"\tpath = {c}\n" for c in dict.fromkeys((common, config)) if c.exists())
+    # (quoted as git reads a config value: a path may hold `#`, `;`, quotes or any byte)
+    includes = "".join(f'\tpath = "{_config_quote(os.fsdecode(c))}"\n' for c in dict.fromkeys((common, config)) if c.exists())
     # the shadow's own format lines come last: included files must not override them
-    (shadow / "config").write_text(f"[include]\n{includes}{git.shadow_config(object_format)}[core]\n\tworktree =\n" if includes else
-                                   (shadow / "config").read_text())
+    if includes:
+        text = f"[include]\n{includes}{git.shadow_config(object_format)}[core]\n\tworktree =\n"
+        (shadow / "config").write_bytes(text.encode("utf-8", "surrogateescape"))
     lines: list[str] = []
     attributes = sorted((path, sha) for path, (mode, sha) in ours.items()
                         if (path == ".gitattributes" or path.endswith("/.gitattributes")) and mode != "120000")
@@ -232,10 +240,10 @@ def _inherit_settings(repo: Path, shadow: Path, ours: Entries, object_format: st
             lines.append(f"{pattern} {attrs}")
     info = git.git_dir(repo) / "info" / "attributes"
     if info.exists():
-        lines.extend(info.read_text(encoding="utf-8", errors="replace").splitlines())
+        lines.extend(info.read_bytes().decode("utf-8", "surrogateescape").splitlines())
     if lines:
         (shadow / "info").mkdir(exist_ok=True)
-        (shadow / "info" / "attributes").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        (shadow / "info" / "attributes").write_bytes(("\n".join(lines) + "\n").encode("utf-8", "surrogateescape"))
 
 
 def _label(name: str) -> str:

@@ -24,7 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from cookiepatcher.answers import not_unicode
-from cookiepatcher.errors import RecordError
+from cookiepatcher.errors import RecordError, RefusedError
 
 RECORD_FILE = "cookiepatcher.json"
 _SHA_RE = re.compile(r"[0-9a-f]{40}([0-9a-f]{24})?")
@@ -144,10 +144,23 @@ def parse_record(text: str, where: str = RECORD_FILE) -> Record:
     # a \udXXX escape decodes to a lone surrogate, which no file can hold: the render
     # would fail while writing
     for key in sorted(data):
-        if not_unicode(json.dumps({key: data[key]}, ensure_ascii=False)):
+        if not_unicode(key) or not_unicode(data[key]):
             raise RecordError(f"{where}: key '{key}' holds a \\u escape that is no character (a lone surrogate, "
                               f"\\ud800-\\udfff); fix that text or recreate the record with `cookiepatcher link`")
     return Record(template=template, commit=commit, context=context, directory=directory, checkout=checkout, skip=skip)
+
+
+def check_recordable(what: str, value: str | None) -> None:
+    """Refuse ``value`` (named ``what`` in the message: a flag or "the template
+    location") when it is not UTF-8 text (see :func:`cookiepatcher.answers.not_unicode`):
+    the record is UTF-8 and could not hold it.
+
+    Raises:
+        RefusedError: naming ``what`` and the value, escaped.
+    """
+    if value is not None and not_unicode(value):
+        shown = value.encode("utf-8", "backslashreplace").decode("utf-8")
+        raise RefusedError(f"{what} {shown} is not UTF-8 text, and {RECORD_FILE} records it as UTF-8; use a UTF-8 name")
 
 
 def load_record(project_dir: Path) -> Record:

@@ -442,28 +442,34 @@ def _check_name(source: Any, name: Any, output_dir: str, project: list[str]) -> 
     first the project folder, relative to ``output_dir`` (an absolute path), then each
     file relative to the project folder and each folder as its whole absolute path.
     ``project`` holds the project folder once rendered (this call records it). A
-    relative name must not be absolute nor climb out with ``..``; an absolute one must
-    stay in the project folder.
+    relative name must not be absolute; an absolute one must begin with the project
+    folder. Neither may hold a ``..`` part (after that folder): cookiecutter creates a
+    folder's path part by part as written, so a name that climbs out and comes back
+    would still leave folders outside (git stores no such part in a template).
 
     Raises:
         RefusedError: naming the template's name and what it rendered to.
     """
     if not isinstance(source, str) or not isinstance(name, str):
         return
-    path = os.path.normpath(name)
+    top = project[0] if project else output_dir
     if os.path.isabs(source):
-        top = project[0] if project else output_dir
-        inside = path == top or path.startswith(top.rstrip(os.sep) + os.sep)
+        # (the folder's path as cookiecutter built it: the project folder, then the
+        # template's relative path, both joined as written)
+        rest = name[len(top):] if name.startswith(top.rstrip(os.sep) + os.sep) else None
+        if rest is None and any(m in output_dir for m in ("{{", "{%", "{#")):
+            raise RefusedError(f"the output folder {output_dir} holds Jinja syntax, which cookiecutter renders in the "
+                               f"path of every folder it writes; choose another output folder")
     else:
-        inside = not os.path.isabs(name) and path != os.pardir and not path.startswith(os.pardir + os.sep)
-        if inside and not project:
-            project.append(os.path.normpath(os.path.join(output_dir, name)))
-    if not inside:
-        if os.path.isabs(source):  # (shown from the project folder, as the template has it)
-            top = project[0] if project else output_dir
-            source, name = os.path.relpath(source, top), os.path.relpath(path, top)
-        raise RefusedError(f"the template's name {source!r} renders to {name!r}, outside the project; check the "
-                           f"answers used in file and folder names")
+        rest = None if os.path.isabs(name) else name
+    if rest is None or os.pardir in rest.split(os.sep):
+        # (a folder shown from the project folder, as the template has it)
+        shown_source = os.path.relpath(source, top) if os.path.isabs(source) else source
+        shown_name = rest.lstrip(os.sep) if os.path.isabs(source) and rest is not None else name
+        raise RefusedError(f"the template's name {shown_source!r} renders to {shown_name!r}, outside the project; "
+                           f"check the answers used in file and folder names")
+    if not project:
+        project.append(os.path.normpath(os.path.join(output_dir, name)))
 
 
 @contextlib.contextmanager
@@ -736,6 +742,11 @@ def render(
     from cookiecutter.generate import generate_files
     from cookiecutter.prompt import prompt_for_config
 
+    from cookiepatcher.answers import not_unicode
+
+    # cookiecutter joins names to the output folder as written, but the system follows a
+    # symlink before a `..` after it: with the real path, both mean one place
+    output_dir = Path(output_dir).resolve()
     _quiet_cookiecutter_log()
     hook_output = _hook_output_to_stderr() if mode == "upgrade" else contextlib.nullcontext()
     with _render_env(mode, template_dir), hook_output:
@@ -755,6 +766,11 @@ def render(
             else:
                 values = prompt_for_config(context, no_input)
             context["cookiecutter"].update(values)
+            # (from the template's defaults, the user's config, a prompt or a JSON answer)
+            bad = next((key for key, value in context["cookiecutter"].items() if not_unicode(value)), None)
+            if bad is not None:
+                raise RefusedError(f"the answer to '{bad}' is not UTF-8 text (it holds a lone surrogate: bytes in another "
+                                   f"encoding, or a \\udXXX escape); change it with {flag}{bad}=NEW")
             check_path_answers(template_dir, context["cookiecutter"], flag)
             add_render_values(context["cookiecutter"], template=template, checkout=checkout,
                               output_dir=output_dir_value or str(output_dir.resolve()),
@@ -772,8 +788,13 @@ def render(
             raise TemplateError(f"template render failed{where}: {exc.message}; fix the template") from None
         except UnicodeEncodeError as exc:  # a lone surrogate cannot be written to a file or a name
             bad = exc.object[exc.start:exc.end].encode("utf-8", "backslashreplace").decode("utf-8")
-            raise TemplateError(f"template render failed: {bad} is no character (a lone surrogate, from a \\u escape "
-                                f"in cookiecutter.json?); fix the template") from None
+            raise TemplateError(f"template render failed: it writes {bad}, which is no character (a lone surrogate: "
+                                f"a \\udXXX escape in the template, or a folder path that is not UTF-8 seen as "
+                                f"_output_dir or _repo_dir); fix the template or use a UTF-8 folder") from None
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:  # a name that does not fit the tree
+            where = os.path.relpath(exc.filename, output_dir) if isinstance(exc.filename, str) else "a file"
+            raise TemplateError(f"template render failed: cannot write {where} ({exc.strerror}); check the answers "
+                                f"used in file and folder names") from None
     project_path = Path(project)
     if not project_path.resolve().is_relative_to(output_dir.resolve()):
         raise RefusedError("template renders its project folder outside the output folder; check answers used in its name")

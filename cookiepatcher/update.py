@@ -24,7 +24,7 @@ from cookiepatcher.apply import check_untracked, start_clean_check, write_result
 from cookiepatcher.errors import CookiepatcherError, RefusedError
 from cookiepatcher.merge import merge_renders, repo_attributes
 from cookiepatcher.project import Project, locate, render_at
-from cookiepatcher.record import RECORD_FILE, Record, dumps_record, load_record, public_context
+from cookiepatcher.record import RECORD_FILE, Record, check_recordable, dumps_record, load_record, public_context
 from cookiepatcher.source import TemplateSource, open_template
 
 #: render the two sides of an incremental upgrade side by side (a forked child renders
@@ -217,6 +217,8 @@ def update_project(
     """
     phase = on_phase or (lambda name: None)
     record = load_record(Path(project_dir))  # first: "not a project" beats "not in git"
+    check_recordable("--checkout", checkout)
+    check_recordable("--directory", directory)
     project = locate(project_dir)
     # the render code loads while git clones or fetches the template (not when nothing
     # is fetched: the renders may then all come from the cache). For an upgrade that may
@@ -377,12 +379,13 @@ def _compute(project, record, head_entries, scratch: Path, *, checkout, director
 
     answers = dict(record.context)
     for key, value in (set_answers or {}).items():
-        if not_unicode(key + value):  # (the command line's are refused when parsed)
-            raise RefusedError(f"--set {key}: the answer is not UTF-8 text (it holds a lone surrogate); pass UTF-8")
         try:
             answers[key] = coerce(value, record.context.get(key, value))
         except ValueError as exc:
             raise RefusedError(f"--set {key}: {exc}") from None
+        # (a JSON answer may hold a \udXXX escape; the command line's bytes are refused when parsed)
+        if not_unicode(key) or not_unicode(answers[key]):
+            raise RefusedError(f"--set {key}: the answer is not UTF-8 text (it holds a lone surrogate); pass UTF-8")
     if set_answers:
         _check_choices(source, target, directory, answers, set_answers)
     new_ref = ref

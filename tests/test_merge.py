@@ -445,6 +445,25 @@ def test_project_gitattributes_merge_driver_is_honoured(tmp_path, make_template,
     assert unmerged(project) == {}
 
 
+@pytest.mark.parametrize("folder", ["plain", "we#ird;x \\ \"q\"", "caf\udce9"])  # (the last: a Latin-1 byte)
+def test_project_config_merge_driver_is_honoured_whatever_the_folder_name(tmp_path, make_template, generate, folder):
+    """The shadow repository includes the project's config by path: a path with `#`,
+    `;`, quotes, backslashes or bytes that are not UTF-8 must still be read by git."""
+    tpl = make_template(tmp_path, {
+        "v1": {"CHANGES.md": "# Changes\n\n- one\n", ".gitattributes": "CHANGES.md merge=keepmine\n"},
+        "v2": {"CHANGES.md": "# Changes\n\n- one\n- template\n"},
+    })
+    project = generate(tpl, "v1", output_dir=tmp_path / folder)
+    git(project, "config", "merge.keepmine.driver", "true")  # keeps the user's side, as a clean merge
+    write(project / "CHANGES.md", "# Changes\n\n- one\n- user\n")
+    commit_all(project, "user entry")
+
+    result = update_project(project, checkout="v2")
+
+    assert (project / "CHANGES.md").read_text() == "# Changes\n\n- one\n- user\n"
+    assert result.exit_code == 0 and unmerged(project) == {}
+
+
 def test_user_replaced_a_file_by_a_symlink_template_change_is_kept_beside_it(tmp_path, make_template):
     """git's distinct-types conflict: the template's version goes to ``path~<label>`` with
     stages 1 and 3; it must not be dropped as if the user had deleted the file."""

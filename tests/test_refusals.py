@@ -425,19 +425,62 @@ def test_create_from_a_template_default_that_is_no_character_fails_cleanly(tmp_p
                         cookiecutter_json={"project_name": "Demo \ud800", "project_slug": "demo"})
     proc = run_cli("create", tpl.location, "--no-input", "--output-dir", tmp_path / "out", cwd=tmp_path)
     assert proc.returncode == 2, proc.stderr
-    assert proc.stderr.splitlines() == ["cookiepatcher: error: template render failed: \\ud800 is no character "
-                                        "(a lone surrogate, from a \\u escape in cookiecutter.json?); fix the template"]
+    assert proc.stderr.splitlines() == ["cookiepatcher: error: the answer to 'project_name' is not UTF-8 text (it holds "
+                                        "a lone surrogate: bytes in another encoding, or a \\udXXX escape); change it "
+                                        "with project_name=NEW"]
+    assert not (tmp_path / "out").exists()
+
+
+def test_create_into_a_folder_path_that_is_not_utf8_seen_by_the_template_fails_cleanly(tmp_path, make_template):
+    """A path is bytes: one that is not UTF-8 is fine until the template writes it into a file."""
+    tpl = make_template(tmp_path, {"v1": {"README.md": README, "where.txt": "{{ cookiecutter._output_dir }}\n"}})
+    out = tmp_path / "caf\udce9"  # the Latin-1 byte 0xE9, as Python names it
+    proc = run_cli("create", tpl.location, "--no-input", "--output-dir", out, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert len(proc.stderr.splitlines()) == 1 and "it writes \\udce9, which is no character" in proc.stderr
+    assert "use a UTF-8 folder" in proc.stderr and not out.exists()
+
+
+def test_set_of_a_json_answer_holding_an_escape_that_is_no_character(tmp_path, make_template):
+    tpl = make_template(tmp_path, {"v1": {"README.md": README}, "v2": {"README.md": README + "v2\n"}},
+                        cookiecutter_json={"project_name": "Demo", "project_slug": "demo", "opts": {"k": "v"}})
+    project = generate(tpl, "v1")
+    assert_refused(project, ["update", "--checkout", "v2", "--no-input", "--set", 'opts={"k": "\\udc80"}'],
+                   "--set opts: the answer is not UTF-8 text")
+
+
+def test_create_with_a_dict_answer_naming_a_missing_folder_fails_cleanly(tmp_path, make_template):
+    tpl = make_template(tmp_path, {"v1": {"README.md": README, "{{ cookiecutter.paths.f }}": "x\n"}},
+                        cookiecutter_json={"project_name": "Demo", "project_slug": "demo", "paths": {"f": "nope/f.txt"}})
+    proc = run_cli("create", tpl.location, "--no-input", "--output-dir", tmp_path / "out", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines() == ["cookiepatcher: error: template render failed: cannot write demo/nope/f.txt "
+                                        "(No such file or directory); check the answers used in file and folder names"]
+    assert not (tmp_path / "out").exists()
+
+
+def test_create_through_a_symlink_and_dotdot_writes_where_the_system_does(tmp_path, make_template):
+    """`-o link/../out`: the system follows the link before `..`; cookiecutter alone
+    would create the project folder there and write its files where the text points."""
+    tpl = make_template(tmp_path, {"v1": {"README.md": README, "sub/f.txt": "f\n"}})
+    (tmp_path / "deep/a/b").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(tmp_path / "deep/a/b")
+    proc = run_cli("create", tpl.location, "--no-input", "--output-dir", "link/../out", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "deep/a/out/demo_project/sub/f.txt").read_text() == "f\n"
     assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("name", ["{{ cookiecutter.paths.up }}/evil.txt", "{{ cookiecutter.paths.up }}/sub/evil.txt",
-                                  "{{ cookiecutter.paths.root }}tmp-evil.txt"])
+                                  "{{ cookiecutter.paths.root }}tmp-evil.txt",
+                                  # climbs out and back: cookiecutter creates the path part by part, as written
+                                  "{{ cookiecutter.paths.sib ~ cookiecutter.project_slug }}/g.txt"])
 def test_create_refuses_a_name_that_a_dict_answer_renders_outside_the_project(tmp_path, make_template, name):
     """The answer checks see only text answers; every rendered name is checked too (a
     file, a folder, an absolute name), before cookiecutter writes it."""
     tpl = make_template(tmp_path, {"v1": {"README.md": README, name: "x\n"}},
                         cookiecutter_json={"project_name": "Demo", "project_slug": "demo",
-                                           "paths": {"up": "../../escaped", "root": "/"}})
+                                           "paths": {"up": "../../escaped", "root": "/", "sib": "../sibling-evil/../"}})
     proc = run_cli("create", tpl.location, "--no-input", "--output-dir", tmp_path / "out" / "services", cwd=tmp_path)
 
     assert proc.returncode == 2, proc.stderr
@@ -457,6 +500,38 @@ def test_update_refuses_a_name_that_a_recorded_list_answer_renders_outside(tmp_p
     commit_all(project, "edit the record")
     outside = sorted(p.name for p in project.parent.iterdir())
 
-    assert_refused(project, ["update", "--checkout", "v2", "--no-input"], "'{{ cookiecutter.dirs[0] }}' renders to '..'",
+    assert_refused(project, ["update", "--checkout", "v2", "--no-input"], "'{{ cookiecutter.dirs[0] }}' renders to './..'",
                    "outside the project")
     assert sorted(p.name for p in project.parent.iterdir()) == outside
+
+
+def test_create_from_a_template_folder_named_in_another_encoding_is_refused(tmp_path, make_template):
+    """git prints such a path as bytes; the record, UTF-8 JSON, could not hold it."""
+    tpl = make_template(tmp_path / "caf\udce9", {"v1": {"README.md": README}})
+    proc = run_cli("create", tpl.location, "--no-input", "--output-dir", tmp_path / "out", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines() == [f"cookiepatcher: error: the template location {tmp_path}/caf\\udce9/template is not "
+                                        "UTF-8 text, and cookiepatcher.json records it as UTF-8; use a UTF-8 name"]
+    assert not (tmp_path / "out").exists()
+
+
+def test_refs_and_folders_that_are_not_utf8_are_refused_before_anything_is_read(tmp_path, two_versions):
+    proc = run_cli("create", two_versions.location, "--checkout", "v\udce9", "--no-input", "--output-dir", tmp_path / "out",
+                   cwd=tmp_path)
+    assert proc.returncode == 2 and "--checkout v\\udce9 is not UTF-8 text" in proc.stderr
+    assert not (tmp_path / "out").exists()
+    project = generate(two_versions, "v1")
+    assert_refused(project, ["update", "--directory", "t\udce9", "--no-input"], "--directory t\\udce9 is not UTF-8 text")
+    assert_refused(project, ["link", two_versions.location, "--checkout", "v\udce9", "--no-input"],
+                   "--checkout v\\udce9 is not UTF-8 text")
+
+
+def test_create_with_a_user_config_that_is_not_utf8_is_refused(tmp_path, two_versions):
+    config = tmp_path / "config.yaml"
+    config.write_bytes(b"default_context:\n  project_name: caf\xe9\n")
+    proc = run_cli("create", two_versions.location, "--no-input", "--config-file", config, "--output-dir", tmp_path / "out",
+                   cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines() == [f"cookiepatcher: error: cannot use config file {config}: it is not UTF-8 text; "
+                                        "save it as UTF-8"]
+    assert not (tmp_path / "out").exists()
