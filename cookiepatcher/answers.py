@@ -34,6 +34,23 @@ def not_unicode(value: Any) -> bool:
     return False
 
 
+def printable(text: str) -> str:
+    """``text`` for a one-line message: each lone surrogate shown as the byte it stands
+    for (``\\xff``, as the user typed it) when it stands for one, else ``\\udXXX``; each
+    control character (NUL, line break, ...) as ``\\xNN``."""
+    out = []
+    for char in text:
+        if char < " " or char == "\x7f":
+            out.append(f"\\x{ord(char):02x}")
+        elif "\udc80" <= char <= "\udcff":
+            out.append(f"\\x{ord(char) - 0xDC00:02x}")
+        elif "\ud800" <= char <= "\udfff":
+            out.append(f"\\u{ord(char):04x}")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
 def parse_assignments(pairs: list[str]) -> dict[str, str]:
     """``["k=v", ...]`` -> ``{"k": "v"}``.
 
@@ -47,8 +64,7 @@ def parse_assignments(pairs: list[str]) -> dict[str, str]:
         if not sep or not key.strip():
             raise ValueError(f"'{pair}' is not KEY=VALUE")
         if not_unicode(pair):
-            shown = pair.encode("utf-8", "backslashreplace").decode("utf-8")
-            raise ValueError(f"'{shown}' holds bytes that are not UTF-8 text; pass the answer as UTF-8")
+            raise ValueError(f"'{printable(pair)}' holds bytes that are not UTF-8 text; pass the answer as UTF-8")
         out[key.strip()] = value
     return out
 

@@ -198,7 +198,10 @@ def update(checkout: str | None = None, directory: str | None = None, no_input: 
             click.echo(f"already up to date with template commit {result.to_commit[:12]}")
         else:
             verb = "would update" if dry_run else "updated"
-            click.echo(f"{verb} template {result.from_commit[:12]} -> {result.to_commit[:12]}")
+            if result.from_commit == result.to_commit:  # (new answers or a new followed ref only)
+                click.echo(f"{verb} at template commit {result.to_commit[:12]}")
+            else:
+                click.echo(f"{verb} template {result.from_commit[:12]} -> {result.to_commit[:12]}")
             for f in result.files:
                 extra = f" (from {f.old_path})" if f.old_path else ""
                 click.echo(f"  {f.status:<13} {f.path}{extra}")

@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from cookiepatcher.answers import printable
 from cookiepatcher.errors import RefusedError, TemplateError
 from cookiepatcher.project import template_folder
 from cookiepatcher.record import Record, check_recordable, public_context, strip_credentials, write_record
@@ -29,9 +30,9 @@ def user_config(config_file: str | None) -> dict[str, Any]:
     try:
         return get_user_config(config_file=config_file)
     except (ConfigDoesNotExistException, InvalidConfiguration) as exc:
-        raise RefusedError(f"cannot use config file {where}: {exc}") from None
+        raise RefusedError(f"cannot use config file {printable(where)}: {exc}") from None
     except UnicodeDecodeError:
-        raise RefusedError(f"cannot use config file {where}: it is not UTF-8 text; save it as UTF-8") from None
+        raise RefusedError(f"cannot use config file {printable(where)}: it is not UTF-8 text; save it as UTF-8") from None
 
 
 def recorded_location(template: str, abbreviations: dict[str, str]) -> str:
@@ -128,14 +129,19 @@ def create_project(
         location = recorded_location(template, abbreviations)
         check_known_answers(folder, extra_context or {})
         created = [p for p in (output_dir, *output_dir.parents) if not p.exists()]  # deepest first
-        output_dir.mkdir(parents=True, exist_ok=True)
-        before = set(output_dir.iterdir())
+        try:
+            output_dir.mkdir(parents=True, exist_ok=True)
+            before = set(output_dir.iterdir())
+        except OSError as exc:  # a file, a dangling symlink or a loop in the way, no permission
+            raise RefusedError(f"cannot use the output folder {printable(str(output_dir))} ({exc.strerror}); choose "
+                               f"another --output-dir") from None
         try:
             rendered = render(folder, output_dir, extra_context or {}, template=location, checkout=checkout,
                               mode="create", no_input=no_input, default_context=config.get("default_context") or {})
         except TemplateError as exc:
             if "already exists" in str(exc):  # (cookiecutter's words: 'Error: "PATH" directory already exists')
                 what = str(exc).removeprefix("template render failed: ").removeprefix("Error: ")
+                _remove_new(output_dir, before, created)  # (nothing, when it was the project folder)
                 raise RefusedError(f"{what}; choose another --output-dir or remove it") from None
             _remove_new(output_dir, before, created)
             raise

@@ -327,7 +327,7 @@ def toplevel(path: Path) -> Path | None:
     proc = run(["rev-parse", "--show-toplevel"], path, check=False)
     if proc.returncode != 0:
         return None
-    return Path(os.fsdecode(proc.stdout.rstrip(b"\n")))
+    return Path(os.fsdecode(proc.stdout.removesuffix(b"\n")))  # (a folder's name may end in a line break)
 
 
 _GIT_DIRS: dict[Path, tuple[Path, Path]] = {}

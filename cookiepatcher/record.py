@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from cookiepatcher.answers import not_unicode
+from cookiepatcher.answers import not_unicode, printable
 from cookiepatcher.errors import RecordError, RefusedError
 
 RECORD_FILE = "cookiepatcher.json"
@@ -128,6 +128,10 @@ def parse_record(text: str, where: str = RECORD_FILE) -> Record:
             raise RecordError(f"{where}: key '{key}' must be a non-empty {kind}, got {json.dumps(value)}")
         return value
 
+    for key in ("template", "directory", "checkout"):  # (names and paths: no NUL, which no path can hold)
+        if isinstance(data.get(key), str) and "\0" in data[key]:
+            raise RecordError(f"{where}: key '{key}' holds a NUL character (\\u0000), which no name or path can have; "
+                              f"fix it or recreate the record with `cookiepatcher link`")
     template = need("template", (str,))
     commit = need("commit", (str,))
     if not _SHA_RE.fullmatch(commit):
@@ -159,8 +163,9 @@ def check_recordable(what: str, value: str | None) -> None:
         RefusedError: naming ``what`` and the value, escaped.
     """
     if value is not None and not_unicode(value):
-        shown = value.encode("utf-8", "backslashreplace").decode("utf-8")
-        raise RefusedError(f"{what} {shown} is not UTF-8 text, and {RECORD_FILE} records it as UTF-8; use a UTF-8 name")
+        raise RefusedError(f"{what} {printable(value)} is not UTF-8 text, and {RECORD_FILE} records it as UTF-8; use a UTF-8 name")
+    if value is not None and "\0" in value:
+        raise RefusedError(f"{what} {printable(value)} holds a NUL character, which no name or path can have")
 
 
 def load_record(project_dir: Path) -> Record:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cookiepatcher.answers import not_unicode, printable
 from cookiepatcher.errors import RefusedError, TemplateError
 
 RENDER_ENV = "COOKIEPATCHER_RENDER"
@@ -74,7 +75,9 @@ def load_context(template_dir: Path, answers: Mapping[str, Any] | None = None,
     except ContextDecodingException as exc:
         raise TemplateError(f"template's cookiecutter.json is not valid JSON: {exc}") from None
     except ValueError as exc:
-        raise TemplateError(f"an answer does not fit the template: {exc}; change it with {answer_flag}KEY=VALUE") from None
+        # (cookiecutter's message ends with a full stop)
+        raise TemplateError(f"an answer does not fit the template: {str(exc).rstrip('.')}; change it with "
+                            f"{answer_flag}KEY=VALUE") from None
 
 
 def _quiet_cookiecutter_log() -> None:
@@ -408,9 +411,20 @@ def _generation_env(output_dir: Path) -> Iterator[None]:
 
     def make(context: Any) -> Any:
         env = _plain_text_shortcut(original(context))
-        from_string = env.from_string
-        project: list[str] = []  # the project folder: the first name generate_files renders
-        env.from_string = lambda source, *a, **k: _CheckedName(from_string(source, *a, **k), source, top, project)
+        from_string, get_template = env.from_string, env.get_template
+        # the project folder (the first name generate_files renders), then each folder's
+        # rendered path and the name it came from
+        rendered: dict[str, str] = {}
+        env.from_string = lambda source, *a, **k: _CheckedName(from_string(source, *a, **k), source, top, rendered)
+
+        def checked_get_template(name: Any, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return get_template(name, *args, **kwargs)
+            except UnicodeDecodeError:  # (Jinja's loader reads UTF-8; binaryornot called it text)
+                raise TemplateError(f"template render failed: {printable(str(name))} is not UTF-8 text; save it as "
+                                    f"UTF-8") from None
+
+        env.get_template = checked_get_template
         return env
 
     original = generate.create_env_with_context
@@ -424,52 +438,60 @@ def _generation_env(output_dir: Path) -> Iterator[None]:
 class _CheckedName:
     """A compiled file or folder name whose rendered path :func:`_check_name` checks."""
 
-    def __init__(self, template: Any, source: Any, output_dir: str, project: list[str]) -> None:
-        self._template, self._source, self._output_dir, self._project = template, source, output_dir, project
+    def __init__(self, template: Any, source: Any, output_dir: str, rendered: dict[str, str]) -> None:
+        self._template, self._source, self._output_dir, self._rendered = template, source, output_dir, rendered
 
     def render(self, *args: Any, **kwargs: Any) -> Any:
         name = self._template.render(*args, **kwargs)
-        _check_name(self._source, name, self._output_dir, self._project)
+        _check_name(self._source, name, self._output_dir, self._rendered)
         return name
 
 
-def _check_name(source: Any, name: Any, output_dir: str, project: list[str]) -> None:
-    """Refuse a rendered name that would make cookiecutter write outside the project: an
-    answer the path checks of :func:`check_path_answers` do not see (a list or dict
-    answer, a name computed from answers) or a template whose names leave it.
+def _check_name(source: Any, name: Any, output_dir: str, rendered: dict[str, str]) -> None:
+    """Refuse a rendered name that would make cookiecutter write outside the project or
+    fail: an answer the path checks of :func:`check_path_answers` do not see (a list or
+    dict answer, a name computed from answers) or a template whose names leave it.
 
     ``source`` is the unrendered name, as cookiecutter's ``generate_files`` renders it:
     first the project folder, relative to ``output_dir`` (an absolute path), then each
     file relative to the project folder and each folder as its whole absolute path.
-    ``project`` holds the project folder once rendered (this call records it). A
-    relative name must not be absolute; an absolute one must begin with the project
-    folder. Neither may hold a ``..`` part (after that folder): cookiecutter creates a
-    folder's path part by part as written, so a name that climbs out and comes back
-    would still leave folders outside (git stores no such part in a template).
+    ``rendered`` maps the paths rendered so far to their names, the project folder first
+    (this call adds to it). A relative name must not be absolute; an absolute one must
+    begin with the project folder. Neither may hold a ``..`` part (after that folder):
+    cookiecutter creates a folder's path part by part as written, so a name that climbs
+    out and comes back would still leave folders outside (git stores no such part in a
+    template). No name may hold a NUL, and no folder may render to the project folder
+    or to another folder's path (cookiecutter would stop at "already exists").
 
     Raises:
         RefusedError: naming the template's name and what it rendered to.
     """
     if not isinstance(source, str) or not isinstance(name, str):
         return
-    top = project[0] if project else output_dir
+    project = next(iter(rendered), None)
+    top = project or output_dir
     if os.path.isabs(source):
         # (the folder's path as cookiecutter built it: the project folder, then the
         # template's relative path, both joined as written)
         rest = name[len(top):] if name.startswith(top.rstrip(os.sep) + os.sep) else None
-        if rest is None and any(m in output_dir for m in ("{{", "{%", "{#")):
-            raise RefusedError(f"the output folder {output_dir} holds Jinja syntax, which cookiecutter renders in the "
-                               f"path of every folder it writes; choose another output folder")
     else:
         rest = None if os.path.isabs(name) else name
-    if rest is None or os.pardir in rest.split(os.sep):
-        # (a folder shown from the project folder, as the template has it)
-        shown_source = os.path.relpath(source, top) if os.path.isabs(source) else source
-        shown_name = rest.lstrip(os.sep) if os.path.isabs(source) and rest is not None else name
-        raise RefusedError(f"the template's name {shown_source!r} renders to {shown_name!r}, outside the project; "
-                           f"check the answers used in file and folder names")
-    if not project:
-        project.append(os.path.normpath(os.path.join(output_dir, name)))
+    shown_source = os.path.relpath(source, top) if os.path.isabs(source) else source
+    if rest is None or os.pardir in rest.split(os.sep) or "\0" in name:
+        shown_name = rest.lstrip(os.sep).removeprefix("." + os.sep) if os.path.isabs(source) and rest is not None else name
+        raise RefusedError(f"the template's name '{printable(shown_source)}' renders to '{printable(shown_name)}', "
+                           f"{'which no file can have' if chr(0) in name else 'outside the project'}; check the "
+                           f"answers used in file and folder names")
+    if project is None:
+        rendered[os.path.normpath(os.path.join(output_dir, name))] = source
+    elif os.path.isabs(source):
+        path = os.path.normpath(name)
+        if path == project or rendered.get(path, source) != source:
+            other = "the project folder" if path == project else f"'{printable(os.path.relpath(rendered[path], top))}'"
+            raise RefusedError(f"the template's folder name '{printable(shown_source)}' renders to the same folder as "
+                               f"{other} ('{printable(os.path.relpath(path, top))}'); check the answers used in "
+                               f"folder names")
+        rendered[path] = source
 
 
 @contextlib.contextmanager
@@ -742,11 +764,13 @@ def render(
     from cookiecutter.generate import generate_files
     from cookiecutter.prompt import prompt_for_config
 
-    from cookiepatcher.answers import not_unicode
-
     # cookiecutter joins names to the output folder as written, but the system follows a
     # symlink before a `..` after it: with the real path, both mean one place
-    output_dir = Path(output_dir).resolve()
+    output_dir = Path(output_dir).resolve() if os.pardir in Path(output_dir).parts else Path(output_dir)
+    if any(m in str(output_dir.absolute()) for m in ("{{", "{%", "{#")):
+        where = "set TMPDIR to a folder without it" if mode == "upgrade" else "choose another --output-dir"
+        raise RefusedError(f"the output folder {printable(str(output_dir.absolute()))} holds Jinja syntax, which "
+                           f"cookiecutter renders in the path of every folder it writes; {where}")
     _quiet_cookiecutter_log()
     hook_output = _hook_output_to_stderr() if mode == "upgrade" else contextlib.nullcontext()
     with _render_env(mode, template_dir), hook_output:
@@ -766,11 +790,14 @@ def render(
             else:
                 values = prompt_for_config(context, no_input)
             context["cookiecutter"].update(values)
-            # (from the template's defaults, the user's config, a prompt or a JSON answer)
-            bad = next((key for key, value in context["cookiecutter"].items() if not_unicode(value)), None)
+            # the answers the record keeps, and their names (from the template's defaults, the
+            # user's config, a prompt or a JSON answer); a private value is written only by
+            # a template that uses it (then refused below, as the template's)
+            bad = next((key for key, value in context["cookiecutter"].items()
+                        if not key.startswith("_") and (not_unicode(key) or not_unicode(value))), None)
             if bad is not None:
-                raise RefusedError(f"the answer to '{bad}' is not UTF-8 text (it holds a lone surrogate: bytes in another "
-                                   f"encoding, or a \\udXXX escape); change it with {flag}{bad}=NEW")
+                raise RefusedError(f"the answer to '{printable(bad)}' is not UTF-8 text (it holds a lone surrogate: bytes "
+                                   f"in another encoding, or a \\udXXX escape); change it with {flag}{printable(bad)}=NEW")
             check_path_answers(template_dir, context["cookiecutter"], flag)
             add_render_values(context["cookiecutter"], template=template, checkout=checkout,
                               output_dir=output_dir_value or str(output_dir.resolve()),
@@ -787,14 +814,18 @@ def render(
             where = f" in {exc.name}" if getattr(exc, "name", None) else ""
             raise TemplateError(f"template render failed{where}: {exc.message}; fix the template") from None
         except UnicodeEncodeError as exc:  # a lone surrogate cannot be written to a file or a name
-            bad = exc.object[exc.start:exc.end].encode("utf-8", "backslashreplace").decode("utf-8")
+            bad = printable(exc.object[exc.start:exc.end])
             raise TemplateError(f"template render failed: it writes {bad}, which is no character (a lone surrogate: "
                                 f"a \\udXXX escape in the template, or a folder path that is not UTF-8 seen as "
                                 f"_output_dir or _repo_dir); fix the template or use a UTF-8 folder") from None
+        except UnicodeDecodeError:  # a text file (by binaryornot's test) or a hook that is not UTF-8
+            raise TemplateError("template render failed: a text file or hook of the template is not UTF-8; save it "
+                                "as UTF-8") from None
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:  # a name that does not fit the tree
-            where = os.path.relpath(exc.filename, output_dir) if isinstance(exc.filename, str) else "a file"
-            raise TemplateError(f"template render failed: cannot write {where} ({exc.strerror}); check the answers "
-                                f"used in file and folder names") from None
+            what = (f"cannot write {printable(os.path.relpath(exc.filename, output_dir))} ({exc.strerror})"
+                    if isinstance(exc.filename, str) and exc.strerror else str(exc))
+            raise TemplateError(f"template render failed: {what}; check the answers used in file and folder "
+                                f"names") from None
     project_path = Path(project)
     if not project_path.resolve().is_relative_to(output_dir.resolve()):
         raise RefusedError("template renders its project folder outside the output folder; check answers used in its name")

@@ -475,7 +475,8 @@ def _compute(project, record, head_entries, scratch: Path, *, checkout, director
     (result.defaulted if no_input or ask is None else result.asked).update(decided)
     unknown = sorted(set(set_answers or {}) - set(theirs.context))
     if unknown:
-        raise RefusedError(f"--set {unknown[0]}: the template has no such question")
+        raise RefusedError(f"--set {unknown[0]}: the template has no such question; check the name against its "
+                           f"cookiecutter.json")
 
     phase("merge")
     new_record = Record(template=record.template, commit=target, context=public_context(theirs.context),

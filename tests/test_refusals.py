@@ -399,7 +399,7 @@ def test_create_with_an_answer_outside_a_choice_points_to_key_value_not_set(tmp_
                                            "database": ["postgres", "sqlite"]})
     proc = run_cli("create", tpl.location, "--no-input", "--output-dir", tmp_path / "out", "database=oracle", cwd=tmp_path)
     assert proc.returncode == 2
-    assert "change it with KEY=VALUE" in proc.stderr and "--set" not in proc.stderr
+    assert "change it with KEY=VALUE" in proc.stderr and "--set" not in proc.stderr and ".;" not in proc.stderr
     assert not (tmp_path / "out").exists()
 
 
@@ -408,7 +408,7 @@ def test_set_value_that_is_not_utf8_is_refused(two_versions):
     cookiecutter would fail writing it (a traceback), so it is refused up front."""
     project = generate(two_versions, "v1")
     assert_refused(project, ["update", "--checkout", "v2", "--no-input", "--set", "project_name=a\udcff"],
-                   "project_name=a\\udcff", "not UTF-8", "--help")
+                   "project_name=a\\xff", "not UTF-8", "--help")
 
 
 def test_record_answer_that_is_no_character_is_refused(two_versions):
@@ -437,7 +437,7 @@ def test_create_into_a_folder_path_that_is_not_utf8_seen_by_the_template_fails_c
     out = tmp_path / "caf\udce9"  # the Latin-1 byte 0xE9, as Python names it
     proc = run_cli("create", tpl.location, "--no-input", "--output-dir", out, cwd=tmp_path)
     assert proc.returncode == 2, proc.stderr
-    assert len(proc.stderr.splitlines()) == 1 and "it writes \\udce9, which is no character" in proc.stderr
+    assert len(proc.stderr.splitlines()) == 1 and "it writes \\xe9, which is no character" in proc.stderr
     assert "use a UTF-8 folder" in proc.stderr and not out.exists()
 
 
@@ -500,7 +500,7 @@ def test_update_refuses_a_name_that_a_recorded_list_answer_renders_outside(tmp_p
     commit_all(project, "edit the record")
     outside = sorted(p.name for p in project.parent.iterdir())
 
-    assert_refused(project, ["update", "--checkout", "v2", "--no-input"], "'{{ cookiecutter.dirs[0] }}' renders to './..'",
+    assert_refused(project, ["update", "--checkout", "v2", "--no-input"], "'{{ cookiecutter.dirs[0] }}' renders to '..'",
                    "outside the project")
     assert sorted(p.name for p in project.parent.iterdir()) == outside
 
@@ -510,7 +510,7 @@ def test_create_from_a_template_folder_named_in_another_encoding_is_refused(tmp_
     tpl = make_template(tmp_path / "caf\udce9", {"v1": {"README.md": README}})
     proc = run_cli("create", tpl.location, "--no-input", "--output-dir", tmp_path / "out", cwd=tmp_path)
     assert proc.returncode == 2, proc.stderr
-    assert proc.stderr.splitlines() == [f"cookiepatcher: error: the template location {tmp_path}/caf\\udce9/template is not "
+    assert proc.stderr.splitlines() == [f"cookiepatcher: error: the template location {tmp_path}/caf\\xe9/template is not "
                                         "UTF-8 text, and cookiepatcher.json records it as UTF-8; use a UTF-8 name"]
     assert not (tmp_path / "out").exists()
 
@@ -518,12 +518,12 @@ def test_create_from_a_template_folder_named_in_another_encoding_is_refused(tmp_
 def test_refs_and_folders_that_are_not_utf8_are_refused_before_anything_is_read(tmp_path, two_versions):
     proc = run_cli("create", two_versions.location, "--checkout", "v\udce9", "--no-input", "--output-dir", tmp_path / "out",
                    cwd=tmp_path)
-    assert proc.returncode == 2 and "--checkout v\\udce9 is not UTF-8 text" in proc.stderr
+    assert proc.returncode == 2 and "--checkout v\\xe9 is not UTF-8 text" in proc.stderr
     assert not (tmp_path / "out").exists()
     project = generate(two_versions, "v1")
-    assert_refused(project, ["update", "--directory", "t\udce9", "--no-input"], "--directory t\\udce9 is not UTF-8 text")
+    assert_refused(project, ["update", "--directory", "t\udce9", "--no-input"], "--directory t\\xe9 is not UTF-8 text")
     assert_refused(project, ["link", two_versions.location, "--checkout", "v\udce9", "--no-input"],
-                   "--checkout v\\udce9 is not UTF-8 text")
+                   "--checkout v\\xe9 is not UTF-8 text")
 
 
 def test_create_with_a_user_config_that_is_not_utf8_is_refused(tmp_path, two_versions):
@@ -535,3 +535,90 @@ def test_create_with_a_user_config_that_is_not_utf8_is_refused(tmp_path, two_ver
     assert proc.stderr.splitlines() == [f"cookiepatcher: error: cannot use config file {config}: it is not UTF-8 text; "
                                         "save it as UTF-8"]
     assert not (tmp_path / "out").exists()
+
+
+def _create(tpl, tmp_path, *args):
+    return run_cli("create", tpl.location, "--no-input", *args, cwd=tmp_path)
+
+
+def test_create_refuses_a_question_name_that_is_no_character_but_not_a_private_value(tmp_path, make_template):
+    """A private value is not recorded: it matters only if the template writes it."""
+    bad_name = make_template(tmp_path / "a", {"v1": {"README.md": README}},
+                             cookiecutter_json={"project_name": "Demo", "project_slug": "demo", "k\ud800": "x"})
+    proc = _create(bad_name, tmp_path, "--output-dir", tmp_path / "out")
+    assert proc.returncode == 2 and "the answer to 'k\\ud800' is not UTF-8 text" in proc.stderr
+    assert not (tmp_path / "out").exists()
+    private = make_template(tmp_path / "b", {"v1": {"README.md": README}},
+                            cookiecutter_json={"project_name": "Demo", "project_slug": "demo", "_priv": "\ud800"})
+    assert _create(private, tmp_path, "--output-dir", tmp_path / "out").returncode == 0
+    assert (tmp_path / "out/demo/README.md").read_text() == "# Demo\n"
+
+
+def test_names_that_no_file_can_have_or_that_collide_are_refused(tmp_path, make_template):
+    files = {"README.md": README, "{{ cookiecutter.d.a }}/x.txt": "x\n", "{{ cookiecutter.d.b }}/y.txt": "y\n"}
+    for n, (d, words) in enumerate([({"a": "n\u0000l", "b": "b"}, "renders to 'n\\x00l', which no file can have"),
+                                    ({"a": "same", "b": "same"}, "renders to the same folder as"),
+                                    ({"a": ".", "b": "b"}, "renders to the same folder as the project folder")]):
+        tpl = make_template(tmp_path / f"t{n}", {"v1": files},
+                            cookiecutter_json={"project_name": "Demo", "project_slug": "demo", "d": d})
+        proc = _create(tpl, tmp_path, "--output-dir", tmp_path / "out")
+        assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1 and words in proc.stderr, proc.stderr
+        assert not (tmp_path / "out").exists()
+
+
+def test_a_copy_only_name_naming_a_missing_folder_says_so(tmp_path, make_template):
+    tpl = make_template(tmp_path, {"v1": {"README.md": README, "cp{{ cookiecutter.d.a }}": "x\n"}},
+                        cookiecutter_json={"project_name": "Demo", "project_slug": "demo", "d": {"a": "/"},
+                                           "_copy_without_render": ["cp*"]})
+    proc = _create(tpl, tmp_path, "--output-dir", tmp_path / "out")
+    assert proc.returncode == 2 and "template render failed: " in proc.stderr and "(None)" not in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_output_folder_holding_jinja_syntax_is_refused_before_rendering(tmp_path, two_versions):
+    proc = _create(two_versions, tmp_path, "--output-dir", tmp_path / "o{{x}}")
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [f"cookiepatcher: error: the output folder {tmp_path}/o{{{{x}}}} holds Jinja "
+                                        "syntax, which cookiecutter renders in the path of every folder it writes; "
+                                        "choose another --output-dir"]
+    project = generate(two_versions, "v1")
+    (tmp_path / "t{#").mkdir()
+    before = snapshot(project)
+    proc = run_cli("update", "--checkout", "v2", "--no-input", cwd=project, env={"TMPDIR": str(tmp_path / "t{#"),
+                                                                               "COOKIEPATCHER_FULL_RENDER": "1"})
+    assert proc.returncode == 2 and "set TMPDIR to a folder without it" in proc.stderr and snapshot(project) == before
+
+
+def test_an_output_folder_that_is_a_dangling_symlink_is_refused(tmp_path, two_versions):
+    (tmp_path / "out").symlink_to(tmp_path / "gone")
+    proc = _create(two_versions, tmp_path, "--output-dir", tmp_path / "out")
+    assert proc.returncode == 2 and proc.stderr.startswith(f"cookiepatcher: error: cannot use the output folder {tmp_path}/out (")
+    assert "choose another --output-dir" in proc.stderr and not (tmp_path / "gone").exists()
+
+
+def test_create_through_a_symlinked_output_folder_names_it_as_given(tmp_path, two_versions):
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    proc = _create(two_versions, tmp_path, "--output-dir", "link")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith(f"created {tmp_path}/link/demo_project ") and (tmp_path / "real/demo_project/README.md").exists()
+
+
+def test_template_text_files_and_hooks_that_are_not_utf8_fail_cleanly(tmp_path, make_template):
+    text = make_template(tmp_path / "a", {"v1": {"README.md": README, "latin1.txt": "caf\xe9 {{ cookiecutter.project_name }}\n".encode("latin-1")}})
+    proc = _create(text, tmp_path, "--output-dir", tmp_path / "out")
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == ["cookiepatcher: error: template render failed: latin1.txt is not UTF-8 text; save it as UTF-8"]
+    hook = make_template(tmp_path / "b", {"v1": {"README.md": README, "/hooks/post_gen_project.py": "# caf\xe9\n".encode("latin-1")}})
+    proc = _create(hook, tmp_path, "--output-dir", tmp_path / "out")
+    assert proc.returncode == 2 and "a text file or hook of the template is not UTF-8" in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_record_fields_holding_a_nul_are_refused(two_versions):
+    project = generate(two_versions, "v1")
+    record = json.loads((project / "cookiepatcher.json").read_text())
+    record["directory"] = "sub\u0000"
+    write(project / "cookiepatcher.json", json.dumps(record))
+    commit_all(project, "edit the record")
+    assert_refused(project, ["update", "--checkout", "v2", "--no-input"], "key 'directory' holds a NUL character")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import write
 
-from cookiepatcher.answers import coerce, parse_assignments, resolve_answers
+from cookiepatcher.answers import coerce, parse_assignments, printable, resolve_answers
 from cookiepatcher.errors import RefusedError, TemplateError
 from cookiepatcher.render import RENDER_ENV, check_path_answers, check_symlinks, load_context, path_answer_keys, render
 
@@ -149,8 +149,9 @@ def test_parse_assignments_and_coerce():
         parse_assignments(["novalue"])
     with pytest.raises(ValueError):
         parse_assignments(["=v"])
-    with pytest.raises(ValueError, match="not UTF-8"):
+    with pytest.raises(ValueError, match=r"^'name=caf\\xe9' holds bytes that are not UTF-8"):
         parse_assignments(["name=caf\udce9"])  # a Latin-1 argument, decoded as Python decodes argv
+    assert printable("a\udce9\ud800b") == "a\\xe9\\ud800b"
     assert coerce("yes", False) is True and coerce("off", True) is False
     with pytest.raises(ValueError):
         coerce("maybe", True)

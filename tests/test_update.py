@@ -168,7 +168,8 @@ def test_set_of_unknown_question_is_refused(tmp_path, make_template):
     proc = run_cli("update", "--checkout", "v2", "--no-input", "--set", "nope=1", cwd=project)
 
     assert proc.returncode == 2
-    assert "nope" in proc.stderr
+    assert proc.stderr.splitlines() == ["cookiepatcher: error: --set nope: the template has no such question; check "
+                                        "the name against its cookiecutter.json"]
     assert status(project) == ""
 
 
@@ -444,6 +445,17 @@ def test_set_alone_rerenders_with_the_new_answer(tmp_path, make_template):
     assert (project / "a.txt").read_text() == "New Name\n"
     assert record_of(project)["context"]["project_name"] == "New Name"
     assert record_of(project)["commit"] == tpl.sha("v1")
+
+
+def test_set_alone_is_reported_at_the_template_commit(tmp_path, make_template):
+    tpl = make_template(tmp_path, {"v1": {"README.md": README, "a.txt": "{{ cookiecutter.project_name }}\n"}})
+    project = generate(tpl, "v1")
+
+    proc = run_cli("update", "--set", "project_name=New Name", "--no-input", cwd=project)
+
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [f"updated at template commit {tpl.sha('v1')[:12]}", "  updated       README.md",
+                                        "  updated       a.txt"]
 
 
 def test_set_coerces_to_the_recorded_type(tmp_path, make_template):
