@@ -105,8 +105,9 @@ def parse_record(text: str, where: str = RECORD_FILE) -> Record:
         where: name used in error messages.
 
     Raises:
-        RecordError: not JSON, not an object, or a key missing or of the wrong type;
-            the message names the key.
+        RecordError: not JSON, not an object, a key missing or of the wrong type, or
+            holding what no file can (a lone surrogate, a NUL in a path); the message
+            names the key.
     """
     try:
         data = json.loads(text)

@@ -756,8 +756,11 @@ def render(
         :class:`Rendered` with the generated folder and the final context.
 
     Raises:
-        TemplateError: invalid cookiecutter.json, a failing hook, or a render error.
-        RefusedError: answers or symlinks that would write outside the project.
+        TemplateError: invalid cookiecutter.json, a failing hook, a render error, a
+            template file or hook that is not UTF-8, a name that does not fit the tree.
+        RefusedError: answers, rendered names or symlinks that would write outside the
+            project (:func:`_check_name`), answers that are not UTF-8 text, an output
+            folder whose path holds Jinja syntax.
     """
     import jinja2
     from cookiecutter.exceptions import CookiecutterException, FailedHookException, UndefinedVariableInTemplate

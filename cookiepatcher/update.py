@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from cookiepatcher import git, incremental, plainrender, render, rendercache
-from cookiepatcher.answers import coerce, not_unicode
+from cookiepatcher.answers import coerce, not_unicode, printable
 from cookiepatcher.apply import check_untracked, start_clean_check, write_result
 from cookiepatcher.errors import CookiepatcherError, RefusedError
 from cookiepatcher.merge import merge_renders, repo_attributes
@@ -385,7 +385,7 @@ def _compute(project, record, head_entries, scratch: Path, *, checkout, director
             raise RefusedError(f"--set {key}: {exc}") from None
         # (a JSON answer may hold a \udXXX escape; the command line's bytes are refused when parsed)
         if not_unicode(key) or not_unicode(answers[key]):
-            raise RefusedError(f"--set {key}: the answer is not UTF-8 text (it holds a lone surrogate); pass UTF-8")
+            raise RefusedError(f"--set {printable(key)}: the answer is not UTF-8 text (it holds a lone surrogate); pass UTF-8")
     if set_answers:
         _check_choices(source, target, directory, answers, set_answers)
     new_ref = ref
