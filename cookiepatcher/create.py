@@ -28,11 +28,23 @@ def user_config(config_file: str | None) -> dict[str, Any]:
     # (the file cookiecutter reads when none is given)
     where = config_file or os.environ.get("COOKIECUTTER_CONFIG") or "~/.cookiecutterrc"
     try:
-        return get_user_config(config_file=config_file)
+        config = get_user_config(config_file=config_file)
     except (ConfigDoesNotExistException, InvalidConfiguration) as exc:
         raise RefusedError(f"cannot use config file {printable(where)}: {exc}") from None
     except UnicodeDecodeError:
         raise RefusedError(f"cannot use config file {printable(where)}: it is not UTF-8 text; save it as UTF-8") from None
+    except TypeError:  # (cookiecutter expands its two folder settings as paths)
+        raise RefusedError(f"cannot use config file {printable(where)}: 'cookiecutters_dir' and 'replay_dir' must be "
+                           f"paths; fix it") from None
+    # (cookiecutter merges the file over its defaults without looking at the kinds)
+    for key, kind, what in (("default_context", dict, "a mapping of answers"), ("abbreviations", dict, "a mapping"),
+                            ("cookiecutters_dir", str, "a path"), ("replay_dir", str, "a path")):
+        if config.get(key) is not None and not isinstance(config[key], kind):
+            raise RefusedError(f"cannot use config file {printable(where)}: '{key}' must be {what}; fix it")
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in (config.get("abbreviations") or {}).items()):
+        raise RefusedError(f"cannot use config file {printable(where)}: 'abbreviations' must map names to URL "
+                           f"patterns; fix it")
+    return config
 
 
 def recorded_location(template: str, abbreviations: dict[str, str]) -> str:
@@ -133,7 +145,9 @@ def create_project(
             output_dir.mkdir(parents=True, exist_ok=True)
             before = set(output_dir.iterdir())
         except OSError as exc:  # a file, a dangling symlink or a loop in the way, no permission
-            raise RefusedError(f"cannot use the output folder {printable(str(output_dir))} ({exc.strerror}); choose "
+            broken = next((p for p in (output_dir, *output_dir.parents) if p.is_symlink() and not p.exists()), None)
+            why = f"{printable(str(broken))} is a symlink to nothing" if broken else exc.strerror
+            raise RefusedError(f"cannot use the output folder {printable(str(output_dir))} ({why}); choose "
                                f"another --output-dir") from None
         try:
             rendered = render(folder, output_dir, extra_context or {}, template=location, checkout=checkout,

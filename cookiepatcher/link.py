@@ -21,7 +21,7 @@ from cookiepatcher.create import check_known_answers, recorded_location
 from cookiepatcher.errors import RecordError, RefusedError, TemplateError
 from cookiepatcher.project import locate, render_at, template_folder, worktree_entries
 from cookiepatcher.record import RECORD_FILE, Record, check_recordable, load_record, public_context, write_record
-from cookiepatcher.answers import resolve_answers
+from cookiepatcher.answers import not_unicode, resolve_answers
 from cookiepatcher.render import load_context
 from cookiepatcher.source import open_template
 
@@ -45,7 +45,8 @@ def read_existing(folder: Path) -> Imported | None:
     """Read ``.cruft.json`` or an old-format ``cookiepatcher.json`` in ``folder``, if any.
 
     Raises:
-        RecordError: the file exists but is not valid JSON.
+        RecordError: the file exists but is not valid JSON, or a key it has is not of
+            the kind its tool writes (see :func:`_imported_value`).
     """
     for name in (CRUFT_FILE, RECORD_FILE):
         path = folder / name
@@ -55,14 +56,24 @@ def read_existing(folder: Path) -> Imported | None:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise RecordError(f"{name} is not valid JSON ({exc}); fix or delete it, then link again") from None
+        if not isinstance(data, dict):
+            raise RecordError(f"{name} must hold a JSON object; fix or delete it, then link again")
+
+        def value(key: str, kind: type) -> Any:
+            return _imported_value(name, data, key, kind)
+
         if name == CRUFT_FILE:
-            ctx = (data.get("context") or {}).get("cookiecutter") or {}
-            return Imported(source=name, template=data.get("template"), commit=data.get("commit"),
-                            checkout=data.get("checkout"), directory=data.get("directory"),
-                            context=public_context(ctx), skip=data.get("skip"))
+            ctx = value("context", dict) or {}
+            cookiecutter = _imported_value(name, ctx, "cookiecutter", dict, "context.cookiecutter") or {}
+            skip = value("skip", list)
+            if skip is not None and not all(isinstance(p, str) and p for p in skip):
+                raise RecordError(f"{name}: key 'skip' must be a list of non-empty pattern strings; fix or delete it, then link again")
+            return Imported(source=name, template=value("template", str), commit=value("commit", str),
+                            checkout=value("checkout", str), directory=value("directory", str),
+                            context=public_context(cookiecutter), skip=skip)
         if "variables" in data or "revision" in data:
-            return Imported(source=name, template=data.get("template"), commit=data.get("revision"),
-                            context=public_context(data.get("variables") or {}))
+            return Imported(source=name, template=value("template", str), commit=value("revision", str),
+                            context=public_context(value("variables", dict) or {}))
         try:  # a current record: re-linking keeps its answers and skip list
             rec = load_record(folder)
         except RecordError:
@@ -70,6 +81,23 @@ def read_existing(folder: Path) -> Imported | None:
         return Imported(source=name, template=rec.template, commit=rec.commit, checkout=rec.checkout,
                         directory=rec.directory, context=rec.context, skip=rec.skip)
     return None
+
+
+def _imported_value(name: str, data: dict[str, Any], key: str, kind: type, shown: str | None = None) -> Any:
+    """``data[key]`` (``None`` when missing or null) of a record another tool wrote,
+    checked to be of ``kind`` and, for text, UTF-8 without NUL (a name or path).
+
+    Raises:
+        RecordError: naming the file and the key (``shown``, default ``key``).
+    """
+    got = data.get(key)
+    if got is None:
+        return None
+    if not isinstance(got, kind) or (isinstance(got, str) and ("\0" in got or not_unicode(got))) or \
+            (kind is dict and not_unicode(got)):
+        what = {str: "a string without NUL or \\u escapes that are no characters", dict: "an object", list: "a list"}[kind]
+        raise RecordError(f"{name}: key '{shown or key}' must be {what}; fix or delete it, then link again")
+    return got
 
 
 def _distance(repo: Path, render: dict[str, tuple[str, str]], project: dict[str, tuple[str, str]], scratch: Path) -> int:

@@ -110,7 +110,9 @@ def template_folder(source: TemplateSource, sha: str, directory: str | None, scr
         if only:
             (dest / only[0]).mkdir(parents=True, exist_ok=True)
     check_symlinks(dest, "template has", "the template")
-    folder = (dest / directory).resolve() if directory else dest
+    if not directory:
+        return dest
+    folder = (dest / directory).resolve()
     if not folder.is_relative_to(dest.resolve()):
         raise RefusedError(f"--directory {directory} points outside the template repository")
     return folder

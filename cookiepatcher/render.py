@@ -401,10 +401,14 @@ def _plain_text_shortcut(env: Any) -> Any:
 
 
 @contextlib.contextmanager
-def _generation_env(output_dir: Path) -> Iterator[None]:
+def _generation_env(output_dir: Path, way_out: str) -> Iterator[None]:
     """The environments cookiecutter's generation makes, with :func:`_plain_text_shortcut`
     and every rendered file or folder name checked by :func:`_check_name` before
-    cookiecutter uses it (in ``generate_files``, ``env.from_string`` renders names only)."""
+    cookiecutter uses it (in ``generate_files``, ``env.from_string`` renders names only).
+
+    cookiecutter renders a folder's whole absolute path: a project folder whose path
+    holds the environment's Jinja syntax is refused (``way_out`` says what to do) before
+    such a path is compiled, which would fail or name another folder."""
     from cookiecutter import generate
 
     top = os.path.abspath(output_dir)
@@ -412,10 +416,19 @@ def _generation_env(output_dir: Path) -> Iterator[None]:
     def make(context: Any) -> Any:
         env = _plain_text_shortcut(original(context))
         from_string, get_template = env.from_string, env.get_template
+        markers = [m for m in (env.block_start_string, env.variable_start_string, env.comment_start_string) if m]
         # the project folder (the first name generate_files renders), then each folder's
         # rendered path and the name it came from
         rendered: dict[str, str] = {}
-        env.from_string = lambda source, *a, **k: _CheckedName(from_string(source, *a, **k), source, top, rendered)
+
+        def checked_from_string(source: Any, *args: Any, **kwargs: Any) -> Any:
+            prefix = next(iter(rendered), top)
+            if isinstance(source, str) and os.path.isabs(source) and any(m in prefix for m in markers):
+                raise RefusedError(f"the folder {printable(prefix)} holds Jinja syntax, which cookiecutter renders in "
+                                   f"the path of every folder it writes; {way_out}")
+            return _CheckedName(from_string(source, *args, **kwargs), source, top, rendered)
+
+        env.from_string = checked_from_string
 
         def checked_get_template(name: Any, *args: Any, **kwargs: Any) -> Any:
             try:
@@ -476,21 +489,26 @@ def _check_name(source: Any, name: Any, output_dir: str, rendered: dict[str, str
         rest = name[len(top):] if name.startswith(top.rstrip(os.sep) + os.sep) else None
     else:
         rest = None if os.path.isabs(name) else name
-    shown_source = os.path.relpath(source, top) if os.path.isabs(source) else source
+    shown_source = os.path.relpath(source, top) if os.path.isabs(source) else source  # (relpath drops a "./")
     if rest is None or os.pardir in rest.split(os.sep) or "\0" in name:
         shown_name = rest.lstrip(os.sep).removeprefix("." + os.sep) if os.path.isabs(source) and rest is not None else name
         raise RefusedError(f"the template's name '{printable(shown_source)}' renders to '{printable(shown_name)}', "
                            f"{'which no file can have' if chr(0) in name else 'outside the project'}; check the "
                            f"answers used in file and folder names")
     if project is None:
+        if os.path.normpath(name) == os.curdir:  # (cookiecutter: '"." directory already exists')
+            raise RefusedError(f"the template's project folder name '{printable(source)}' renders to "
+                               f"'{printable(name)}', which names no folder; check the answers used in its name")
         rendered[os.path.normpath(os.path.join(output_dir, name))] = source
     elif os.path.isabs(source):
         path = os.path.normpath(name)
-        if path == project or rendered.get(path, source) != source:
-            other = "the project folder" if path == project else f"'{printable(os.path.relpath(rendered[path], top))}'"
-            raise RefusedError(f"the template's folder name '{printable(shown_source)}' renders to the same folder as "
-                               f"{other} ('{printable(os.path.relpath(path, top))}'); check the answers used in "
-                               f"folder names")
+        if path == project:  # a folder whose name rendered empty (cookiecutter: "already exists")
+            raise RefusedError(f"the template's folder '{printable(shown_source)}' renders to an empty name, which "
+                               f"cookiecutter cannot generate; give it a name in every case (a hook may remove it)")
+        if rendered.get(path, source) != source:
+            raise RefusedError(f"the template's folder names '{printable(shown_source)}' and "
+                               f"'{printable(os.path.relpath(rendered[path], top))}' render to the same folder "
+                               f"('{printable(os.path.relpath(path, top))}'); check the answers used in folder names")
         rendered[path] = source
 
 
@@ -770,10 +788,6 @@ def render(
     # cookiecutter joins names to the output folder as written, but the system follows a
     # symlink before a `..` after it: with the real path, both mean one place
     output_dir = Path(output_dir).resolve() if os.pardir in Path(output_dir).parts else Path(output_dir)
-    if any(m in str(output_dir.absolute()) for m in ("{{", "{%", "{#")):
-        where = "set TMPDIR to a folder without it" if mode == "upgrade" else "choose another --output-dir"
-        raise RefusedError(f"the output folder {printable(str(output_dir.absolute()))} holds Jinja syntax, which "
-                           f"cookiecutter renders in the path of every folder it writes; {where}")
     _quiet_cookiecutter_log()
     hook_output = _hook_output_to_stderr() if mode == "upgrade" else contextlib.nullcontext()
     with _render_env(mode, template_dir), hook_output:
@@ -785,8 +799,10 @@ def render(
     det = _deterministic() if mode == "upgrade" else contextlib.nullcontext()
     hook_output = _hook_output_to_stderr() if mode == "upgrade" else contextlib.nullcontext()
     # names joined to the output folder differ from run to run: not worth keeping compiled
-    volatile = tuple({str(output_dir), os.path.realpath(output_dir)})
-    with det, _compiled_template_cache(volatile), _generation_env(output_dir), _render_env(mode, template_dir), hook_output:
+    volatile = tuple({str(output_dir.absolute()), os.path.realpath(output_dir)})
+    way_out = "set TMPDIR to a folder without it" if mode == "upgrade" else "choose another --output-dir"
+    with det, _compiled_template_cache(volatile), _generation_env(output_dir, way_out), _render_env(mode, template_dir), \
+            hook_output:
         try:
             if prompt is not None:
                 values = prompt(context)

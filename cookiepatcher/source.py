@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from cookiepatcher import git
+from cookiepatcher.answers import printable
 from cookiepatcher.errors import TemplateError
 from cookiepatcher.record import strip_credentials
 
@@ -203,7 +204,7 @@ class TemplateSource:
         if self.url is not None and not self.offline and not fixed and self.fetch(missing=sha is None):
             sha, _fixed = self._lookup(ref, folders)
         if sha is None:
-            what = f"ref '{ref}'" if ref else "a default branch"
+            what = f"ref '{printable(ref)}'" if ref is not None else "default branch"
             raise TemplateError(f"template {self.location} has no {what}; pass an existing branch, tag or commit with --checkout")
         self._resolved[ref] = sha
         self._commits.add(sha)

@@ -557,8 +557,8 @@ def test_create_refuses_a_question_name_that_is_no_character_but_not_a_private_v
 def test_names_that_no_file_can_have_or_that_collide_are_refused(tmp_path, make_template):
     files = {"README.md": README, "{{ cookiecutter.d.a }}/x.txt": "x\n", "{{ cookiecutter.d.b }}/y.txt": "y\n"}
     for n, (d, words) in enumerate([({"a": "n\u0000l", "b": "b"}, "renders to 'n\\x00l', which no file can have"),
-                                    ({"a": "same", "b": "same"}, "renders to the same folder as"),
-                                    ({"a": ".", "b": "b"}, "renders to the same folder as the project folder")]):
+                                    ({"a": "same", "b": "same"}, "render to the same folder ('same')"),
+                                    ({"a": "", "b": "b"}, "renders to an empty name, which cookiecutter cannot generate")]):
         tpl = make_template(tmp_path / f"t{n}", {"v1": files},
                             cookiecutter_json={"project_name": "Demo", "project_slug": "demo", "d": d})
         proc = _create(tpl, tmp_path, "--output-dir", tmp_path / "out")
@@ -575,12 +575,18 @@ def test_a_copy_only_name_naming_a_missing_folder_says_so(tmp_path, make_templat
     assert not (tmp_path / "out").exists()
 
 
-def test_an_output_folder_holding_jinja_syntax_is_refused_before_rendering(tmp_path, two_versions):
-    proc = _create(two_versions, tmp_path, "--output-dir", tmp_path / "o{{x}}")
+def test_an_output_folder_holding_jinja_syntax_is_refused_when_a_folder_path_is_rendered(tmp_path, two_versions,
+                                                                                       make_template):
+    """cookiecutter renders a folder's whole path; without subfolders it renders none."""
+    flat = make_template(tmp_path / "flat", {"v1": {"README.md": README, "a.txt": "a\n"}})
+    assert _create(flat, tmp_path, "--output-dir", tmp_path / "o{{x}}").returncode == 0
+    assert (tmp_path / "o{{x}}/demo_project/a.txt").read_text() == "a\n"
+    proc = _create(two_versions, tmp_path, "--output-dir", tmp_path / "p{{x}}")
     assert proc.returncode == 2
-    assert proc.stderr.splitlines() == [f"cookiepatcher: error: the output folder {tmp_path}/o{{{{x}}}} holds Jinja "
+    assert proc.stderr.splitlines() == [f"cookiepatcher: error: the folder {tmp_path}/p{{{{x}}}}/demo_project holds Jinja "
                                         "syntax, which cookiecutter renders in the path of every folder it writes; "
                                         "choose another --output-dir"]
+    assert not (tmp_path / "p{{x}}").exists()
     project = generate(two_versions, "v1")
     (tmp_path / "t{#").mkdir()
     before = snapshot(project)
@@ -591,9 +597,11 @@ def test_an_output_folder_holding_jinja_syntax_is_refused_before_rendering(tmp_p
 
 def test_an_output_folder_that_is_a_dangling_symlink_is_refused(tmp_path, two_versions):
     (tmp_path / "out").symlink_to(tmp_path / "gone")
-    proc = _create(two_versions, tmp_path, "--output-dir", tmp_path / "out")
-    assert proc.returncode == 2 and proc.stderr.startswith(f"cookiepatcher: error: cannot use the output folder {tmp_path}/out (")
-    assert "choose another --output-dir" in proc.stderr and not (tmp_path / "gone").exists()
+    proc = _create(two_versions, tmp_path, "--output-dir", tmp_path / "out/sub")
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [f"cookiepatcher: error: cannot use the output folder {tmp_path}/out/sub "
+                                        f"({tmp_path}/out is a symlink to nothing); choose another --output-dir"]
+    assert not (tmp_path / "gone").exists()
 
 
 def test_create_through_a_symlinked_output_folder_names_it_as_given(tmp_path, two_versions):
@@ -622,3 +630,60 @@ def test_record_fields_holding_a_nul_are_refused(two_versions):
     write(project / "cookiepatcher.json", json.dumps(record))
     commit_all(project, "edit the record")
     assert_refused(project, ["update", "--checkout", "v2", "--no-input"], "key 'directory' holds a NUL character")
+
+
+def test_a_project_folder_name_rendering_empty_is_refused(tmp_path, two_versions):
+    proc = _create(two_versions, tmp_path, "--output-dir", tmp_path / "out", "project_slug=")
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines() == ["cookiepatcher: error: the template's project folder name "
+                                        "'{{cookiecutter.project_slug}}' renders to '', which names no folder; check "
+                                        "the answers used in its name"]
+    assert not (tmp_path / "out").exists()
+
+
+def test_create_and_update_with_a_symlinked_temporary_folder(tmp_path, two_versions):
+    """As on macOS, where /var (holding TMPDIR) is a symlink to /private/var."""
+    (tmp_path / "real").mkdir()
+    (tmp_path / "tmp").symlink_to(tmp_path / "real")
+    env = {"TMPDIR": str(tmp_path / "tmp")}
+    proc = run_cli("create", two_versions.location, "--checkout", "v1", "--no-input", "--output-dir", tmp_path / "out",
+                   cwd=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stderr
+    project = tmp_path / "out/demo_project"
+    git(project, "init", "-q")
+    commit_all(project, "generated")
+    proc = run_cli("update", "--checkout", "v2", "--no-input", cwd=project, env={**env, "COOKIEPATCHER_FULL_RENDER": "1"})
+    assert proc.returncode == 0, proc.stderr
+    assert (project / "pkg/mod.py").read_text() == "x = 1\n"
+
+
+def test_check_names_a_ref_that_is_not_utf8_as_typed(two_versions):
+    project = generate(two_versions, "v1")
+    proc = run_cli("check", "--checkout", "v\udcff", cwd=project)
+    assert proc.returncode == 2 and "has no ref 'v\\xff'" in proc.stderr
+
+
+@pytest.mark.parametrize("cruft, key", [
+    ([], None), ({"template": 123}, "template"), ({"template": "t", "context": "x"}, "context"),
+    ({"template": "t", "context": {"cookiecutter": "x"}}, "context.cookiecutter"), ({"template": "t", "directory": 5}, "directory"),
+    ({"template": "t", "checkout": "ma\u0000ster"}, "checkout"), ({"template": "t", "skip": "abc"}, "skip"),
+])
+def test_link_refuses_a_cruft_record_of_the_wrong_shape(tmp_path, two_versions, cruft, key):
+    project = generate(two_versions, "v1")
+    (project / "cookiepatcher.json").unlink()
+    write(project / ".cruft.json", json.dumps(cruft))
+    commit_all(project, "cruft record")
+    line = assert_refused(project, ["link", "--no-input"], ".cruft.json", "fix or delete it, then link again")
+    assert key is None or f"key '{key}'" in line
+
+
+@pytest.mark.parametrize("config, key", [("default_context: [1, 2]\n", "default_context"),
+                                         ("abbreviations: [1]\n", "abbreviations"),
+                                         ("abbreviations:\n  gh: 1\n", "abbreviations"),
+                                         ("cookiecutters_dir: 5\n", "cookiecutters_dir")])
+def test_create_refuses_a_user_config_of_the_wrong_shape(tmp_path, two_versions, config, key):
+    (tmp_path / "config.yaml").write_text(config)
+    proc = _create(two_versions, tmp_path, "--config-file", tmp_path / "config.yaml", "--output-dir", tmp_path / "out")
+    assert proc.returncode == 2, proc.stderr
+    assert len(proc.stderr.splitlines()) == 1 and f"'{key}'" in proc.stderr and "must" in proc.stderr
+    assert not (tmp_path / "out").exists()
