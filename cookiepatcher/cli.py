@@ -213,7 +213,7 @@ def update(checkout: str | None = None, directory: str | None = None, no_input: 
         n = len(result.conflicts)
         click.echo(f"cookiepatcher: the update would leave {n} conflict(s):" if dry_run else
                    f"cookiepatcher: {n} conflict(s); resolve them, then `git add` and commit "
-                   "(or `git reset --hard` to drop the update):", err=True)
+                   "(or `git reset --merge` to drop the update):", err=True)
         for path in result.conflicts:
             click.echo(f"  {path}", err=True)
     sys.exit(result.exit_code)

@@ -134,6 +134,10 @@ def parse_record(text: str, where: str = RECORD_FILE) -> Record:
             raise RecordError(f"{where}: key '{key}' holds a NUL character (\\u0000), which no name or path can have; "
                               f"fix it or recreate the record with `cookiepatcher link`")
     template = need("template", (str,))
+    if strip_credentials(template) != template:  # (the message must not show them)
+        raise RecordError(f"{where}: key 'template' holds credentials, which must not be committed; remove them "
+                          f"(`cookiepatcher link {strip_credentials(template)}`) and let git find them (a credential "
+                          f"helper) or the forge token variable")
     commit = need("commit", (str,))
     if not _SHA_RE.fullmatch(commit):
         raise RecordError(f"{where}: key 'commit' must be a full commit sha, got {json.dumps(commit)}; set it with `cookiepatcher link --commit SHA`")

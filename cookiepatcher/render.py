@@ -424,8 +424,10 @@ def _generation_env(output_dir: Path, way_out: str) -> Iterator[None]:
         def checked_from_string(source: Any, *args: Any, **kwargs: Any) -> Any:
             prefix = next(iter(rendered), top)
             if isinstance(source, str) and os.path.isabs(source) and any(m in prefix for m in markers):
+                # (in the output folder's path, or in the project folder's name: from an answer)
+                cause = way_out if any(m in top for m in markers) else "check the answers used in its name"
                 raise RefusedError(f"the folder {printable(prefix)} holds Jinja syntax, which cookiecutter renders in "
-                                   f"the path of every folder it writes; {way_out}")
+                                   f"the path of every folder it writes; {cause}")
             return _CheckedName(from_string(source, *args, **kwargs), source, top, rendered)
 
         env.from_string = checked_from_string

@@ -258,14 +258,30 @@ class TemplateSource:
         return [tuple(line.split("\0", 1)) for line in text.splitlines() if line]  # type: ignore[misc]
 
     def browse_url(self, sha: str) -> str | None:
-        """Web link to commit ``sha`` for GitHub/GitLab/Bitbucket-hosted templates, else ``None``."""
-        url = self.url or ""
-        m = re.match(r"^(?:git\+)?(?:https?://|ssh://git@|git@)([^/:]+)[/:](.+?)(?:\.git)?/?$", url)
-        if not m:
+        """Web link to commit ``sha`` of a remote template (``None`` for a local one): the
+        path GitLab or Bitbucket uses on a host whose name says so, GitHub's (also
+        Gitea's) on any other. Never holds credentials; keeps an http(s) port (the web
+        server's), drops an ssh one (the web server is not there)."""
+        from urllib.parse import urlsplit
+
+        url = (self.url or "").removeprefix("git+")
+        scp = re.match(r"^[\w.-]+@([^/:]+):(?!/)(.+)$", url)  # git@host:owner/repo
+        if scp:
+            netloc, path = scp[1], scp[2]
+        else:
+            parts = urlsplit(url)
+            try:
+                port = parts.port if parts.scheme in ("http", "https") else None
+            except ValueError:  # not a number
+                return None
+            if parts.scheme not in ("http", "https", "ssh") or not parts.hostname:
+                return None
+            netloc, path = f"{parts.hostname}:{port}" if port else parts.hostname, parts.path
+        path = path.strip("/").removesuffix(".git")
+        if not path:
             return None
-        host, path = m.groups()
-        sep = "/-/commit/" if "gitlab" in host else "/commits/" if "bitbucket" in host else "/commit/"
-        return f"https://{host}/{path}{sep}{sha}"
+        sep = "/-/commit/" if "gitlab" in netloc else "/commits/" if "bitbucket" in netloc else "/commit/"
+        return f"https://{netloc}/{path}{sep}{sha}"
 
     # -- reading trees -----------------------------------------------------------------
     def has_path(self, sha: str, path: str | None) -> bool:
@@ -417,13 +433,13 @@ def open_template(template: str, *, offline: bool = False, abbreviations: dict[s
     if not is_remote(expanded):
         path = Path(expanded).expanduser()
         if not path.exists():
-            raise TemplateError(f"template {template} not found: no such folder and not a git URL or abbreviation")
+            raise TemplateError(f"template {location} not found: no such folder and not a git URL or abbreviation")
         top = git.toplevel(path) if path.is_dir() else None
         if top is None:
             bare = git.run(["rev-parse", "--is-bare-repository"], path, check=False)
             if path.is_dir() and bare.returncode == 0 and bare.stdout.strip() == b"true":
                 return TemplateSource(location=location, repo=path.resolve(), offline=offline)
-            raise TemplateError(f"template {template} is not a git repository; cookiepatcher records template commits, so `git init` and commit the template first")
+            raise TemplateError(f"template {location} is not a git repository; cookiepatcher records template commits, so `git init` and commit the template first")
         return TemplateSource(location=location, repo=top, offline=offline)
 
     url = expanded.removeprefix("git+")

@@ -687,3 +687,31 @@ def test_create_refuses_a_user_config_of_the_wrong_shape(tmp_path, two_versions,
     assert proc.returncode == 2, proc.stderr
     assert len(proc.stderr.splitlines()) == 1 and f"'{key}'" in proc.stderr and "must" in proc.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_a_record_holding_credentials_is_refused_without_showing_them(two_versions):
+    """They must not be committed; shown in messages, pull requests or a new record, they would leak."""
+    project = generate(two_versions, "v1")
+    record = json.loads((project / "cookiepatcher.json").read_text())
+    record["template"] = "https://user:SECRETTOK@example.com/o/t.git"
+    write(project / "cookiepatcher.json", json.dumps(record))
+    commit_all(project, "a token in the record")
+    for args in (["update", "--no-input"], ["check"], ["diff"]):
+        line = assert_refused(project, args, "key 'template' holds credentials",
+                              "cookiepatcher link https://example.com/o/t.git")
+        assert "SECRETTOK" not in line
+
+
+@pytest.mark.parametrize("url", ["htps://user:SECRETTOK@example.com/t.git", "HTTP://user:SECRETTOK@example.com/t.git"])
+def test_create_never_shows_credentials_of_a_template_it_cannot_reach(tmp_path, url):
+    proc = run_cli("create", url, "--no-input", "--output-dir", tmp_path / "out", cwd=tmp_path,
+                   env={"GIT_TERMINAL_PROMPT": "0"})
+    assert proc.returncode == 2 and "SECRETTOK" not in proc.stderr + proc.stdout, proc.stderr
+
+
+def test_jinja_syntax_from_an_answer_in_the_project_folder_name_blames_the_answer(tmp_path, two_versions):
+    proc = _create(two_versions, tmp_path, "--output-dir", tmp_path / "out",
+                   "project_slug=x{% raw %}{{{% endraw %}y")  # (cookiecutter renders an answer as Jinja too)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.rstrip().endswith("holds Jinja syntax, which cookiecutter renders in the path of every folder "
+                                         "it writes; check the answers used in its name")

@@ -144,6 +144,11 @@ def test_mirror_names_do_not_depend_on_credentials(tpl, tmp_path):
     ("git@github.com:o/r.git", "https://github.com/o/r/commit/abc"),
     ("https://gitlab.com/g/sub/r.git", "https://gitlab.com/g/sub/r/-/commit/abc"),
     ("https://bitbucket.org/t/r", "https://bitbucket.org/t/r/commits/abc"),
+    # never the credentials; the web server's port, not ssh's
+    ("https://oauth2:glpat-XYZ@gitlab.com/o/r.git", "https://gitlab.com/o/r/-/commit/abc"),
+    ("https://git.example.com:8443/o/r.git", "https://git.example.com:8443/o/r/commit/abc"),
+    ("ssh://git@git.example.com:2222/o/r.git", "https://git.example.com/o/r/commit/abc"),
+    ("git+https://u:p@github.com/o/r", "https://github.com/o/r/commit/abc"),
 ])
 def test_browse_url(url, link, tmp_path):
     from cookiepatcher.source import TemplateSource

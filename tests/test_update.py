@@ -325,6 +325,29 @@ def test_project_in_monorepo_subfolder_updates_only_its_folder(tmp_path, make_te
     assert record_of(project)["commit"] == tpl.sha("v2")
 
 
+def test_the_advice_to_drop_a_conflicted_update_keeps_edits_outside_the_project(tmp_path, make_template):
+    """The clean check covers the project folder only: the printed way back must not
+    drop the monorepo's other uncommitted edits (`git reset --hard` would)."""
+    tpl = make_template(tmp_path, {"v1": {"README.md": README, "app.txt": "base\n"},
+                                   "v2": {"README.md": README, "app.txt": "template\n", "new.txt": "new\n"}})
+    mono = tmp_path / "mono"
+    write(mono / "top.txt", "top\n")
+    git(mono, "init", "-q", "-b", "main")
+    project = generate(tpl, "v1", output_dir=mono / "services", init_git=False)
+    write(project / "app.txt", "user\n")
+    commit_all(mono, "monorepo")
+    write(mono / "top.txt", "top\nuncommitted\n")
+
+    proc = run_cli("update", "--checkout", "v2", "--no-input", cwd=project)
+    assert proc.returncode == 1
+    advice = proc.stderr.split("(or `", 1)[1].split("`", 1)[0]
+    assert advice == "git reset --merge"
+    git(mono, *advice.split()[1:])
+
+    assert status(mono).strip() == "M top.txt" and (mono / "top.txt").read_text() == "top\nuncommitted\n"
+    assert not (project / "new.txt").exists() and (project / "app.txt").read_text() == "user\n"
+
+
 def test_skip_patterns_keep_paths_unchanged_and_are_reported(tmp_path, make_template):
     tpl = make_template(tmp_path, {
         "v1": {"README.md": README, "docs/index.md": "# Docs\n", "docs/old.md": "old\n"},
