@@ -60,9 +60,9 @@ class _Group(click.Group):
         except click.ClickException as exc:
             click.echo(f"cookiepatcher: error: {exc.format_message()}", err=True)
             sys.exit(exc.exit_code)
-        except click.Abort:
+        except click.Abort:  # Ctrl-C, or end of input at a prompt: not 1, which means conflicts
             click.echo("Aborted!", err=True)
-            sys.exit(1)
+            sys.exit(130)
         sys.exit(code if isinstance(code, int) else 0)
 
 

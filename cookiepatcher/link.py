@@ -42,12 +42,21 @@ class Imported:
 
 
 def read_existing(folder: Path) -> Imported | None:
-    """Read ``.cruft.json`` or an old-format ``cookiepatcher.json`` in ``folder``, if any.
+    """Read the record in ``folder``, if any: a current ``cookiepatcher.json`` first (a
+    ``.cruft.json`` left beside it is older: re-linking keeps the current answers,
+    ``checkout`` and ``skip``), else ``.cruft.json`` or an old-format ``cookiepatcher.json``.
 
     Raises:
         RecordError: the file exists but is not valid JSON, or a key it has is not of
             the kind its tool writes (see :func:`_imported_value`).
     """
+    try:
+        rec = load_record(folder)
+    except RecordError:
+        pass
+    else:
+        return Imported(source=RECORD_FILE, template=rec.template, commit=rec.commit, checkout=rec.checkout,
+                        directory=rec.directory, context=rec.context, skip=rec.skip)
     for name in (CRUFT_FILE, RECORD_FILE):
         path = folder / name
         if not path.is_file():
@@ -74,12 +83,7 @@ def read_existing(folder: Path) -> Imported | None:
         if "variables" in data or "revision" in data:
             return Imported(source=name, template=value("template", str), commit=value("revision", str),
                             context=public_context(value("variables", dict) or {}))
-        try:  # a current record: re-linking keeps its answers and skip list
-            rec = load_record(folder)
-        except RecordError:
-            return None
-        return Imported(source=name, template=rec.template, commit=rec.commit, checkout=rec.checkout,
-                        directory=rec.directory, context=rec.context, skip=rec.skip)
+        return None  # (neither old nor current: a broken record, which linking replaces)
     return None
 
 

@@ -126,12 +126,25 @@ def _branch_commits(root: Path, base_sha: str, head_sha: str) -> tuple[list[str]
     return foreign, newest_target
 
 
-def _commit_message(template: str, result: Any) -> str:
+def _without_markers(root: Path, tree: str, prefix: str, conflicts: list[str]) -> list[str]:
+    """The conflicted paths whose committed file holds no conflict marker line: git
+    keeps the service's side of a binary file, and the changed side of a file the
+    other side deleted (one ``git cat-file`` for all)."""
+    answers = git.batch(root, [("contents", f"{tree}:{prefix}{p}") for p in conflicts])
+    marker = re.compile(rb"^<{7} ", re.M)
+    return [p for p, (_sha, kind, data) in zip(conflicts, answers) if kind != "blob" or not marker.search(data or b"")]
+
+
+def _commit_message(template: str, result: Any, unmarked: list[str]) -> str:
     ref = f" ({result.to_ref})" if result.to_ref else ""
     lines = [f"Update template to {result.to_commit[:12]}{ref}", "",
              f"Template: {template}", f"From: {result.from_commit}", f"To: {result.to_commit}"]
-    if result.conflicts:
-        lines += ["", "Conflicted files, committed with conflict markers:"] + [f"  {p}" for p in result.conflicts]
+    marked = [p for p in result.conflicts if p not in unmarked]
+    if marked:
+        lines += ["", "Conflicted files, committed with conflict markers:"] + [f"  {p}" for p in marked]
+    if unmarked:
+        lines += ["", "Conflicted files, committed as the service has them (no markers: a binary file, or one "
+                  "side deleted it):"] + [f"  {p}" for p in unmarked]
     lines += ["", f"{TRAILER}: {result.to_commit}"]
     return "\n".join(lines) + "\n"
 
@@ -261,11 +274,12 @@ def _run_pr(
                                 head_tree=base_tree)
     if tree is None:
         return PrOutcome("up-to-date", "the upgrade changes nothing", **common)
-    commit_sha = _commit(root, tree, base_sha, _commit_message(record.template, result))
+    unmarked = _without_markers(root, tree, "" if rel == "." else rel + "/", list(result.conflicts))
+    commit_sha = _commit(root, tree, base_sha, _commit_message(record.template, result, unmarked))
     commits = [(sha, subject, source.browse_url(sha)) for sha, subject in source.log(result.from_commit, result.to_commit)]
     title = render_title(record.template, result.to_commit, result.to_ref)
     body = render_body(result, template=record.template, commits=commits, browse=source.browse_url,
-                       branch=branch, base=base, noun=noun)
+                       branch=branch, base=base, noun=noun, unmarked=unmarked)
     common.update(to_commit=result.to_commit, conflicts=list(result.conflicts), title=title, body=body)
     if dry_run:
         verb = f"update {noun} #{open_cr.number}" if open_cr else f"open a {noun}"

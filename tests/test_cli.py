@@ -481,3 +481,18 @@ def test_log_handlers_set_up_before_the_program_are_flushed_at_exit(tmp_path):
               "cli.main = fake_main\ncli.run()\n")
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert proc.returncode == 0 and log.read_text() == "kept\n"
+
+
+def test_an_interrupted_command_exits_130_not_1(tpl, monkeypatch):
+    """1 means conflicts (a CI step may accept it); Ctrl-C must not look like that."""
+    from cookiepatcher import cli, update
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(update, "update_project", interrupted)  # (the command imports it when run)
+    project = generate(tpl, "v1")
+    monkeypatch.chdir(project)
+    with pytest.raises(SystemExit) as info:
+        cli.main(["update", "--no-input"])
+    assert info.value.code == 130

@@ -170,7 +170,7 @@ def test_body_links_commits_lists_every_outcome_and_defaults() -> None:
     assert f"[`{'b' * 12}`](https://example.com/commit/{'b' * 40})" in body and "(v2.0)" in body
     assert "- [`cccccccccccc`](https://example.com/c) First \\<b\\>\\|" in body
     assert "- `dddddddddddd` Second" in body
-    for heading in ("Updated: 1", "Added: 1", "Deleted: 1", "Renamed: 1", "Conflicted (committed with markers): 1",
+    for heading in ("Updated: 1", "Added: 1", "Deleted: 1", "Renamed: 1", "Conflicted (see above): 1",
                     "Kept deleted", "Skipped"):
         assert heading in body
     assert "- `old.txt` → `d.txt`" in body

@@ -121,6 +121,24 @@ def test_link_from_cruft_record(tpl):
     assert rec["skip"] == [".git", "docs/"]
 
 
+def test_relink_keeps_the_current_record_over_a_stale_cruft_record(tpl):
+    """The way out for rewritten template history is `link --commit`: it must keep the
+    current answers, checkout and skip, not those of a .cruft.json left from before."""
+    project = generate(tpl, "v2", {"project_name": "Widget Factory"})
+    write(project / ".cruft.json", json.dumps({"template": tpl.location, "commit": tpl.sha("v1"), "checkout": None,
+                                               "context": {"cookiecutter": {"project_name": "Old Name"}}, "skip": []}))
+    rec = record_of(project)
+    rec.update(skip=["docs/"], checkout="v2")
+    write(project / "cookiepatcher.json", json.dumps(rec))
+    commit_all(project, "stale cruft record beside the current one")
+
+    proc = run_cli("link", tpl.location, "--commit", tpl.sha("v2"), "--no-input", cwd=project)
+
+    assert proc.returncode == 0, proc.stderr
+    new = record_of(project)
+    assert new["context"]["project_name"] == "Widget Factory" and new["skip"] == ["docs/"] and new["checkout"] == "v2"
+
+
 def test_link_from_original_cookiepatcher_format(tpl):
     project = _unrecorded(tpl, "v3", {"project_name": "Widget Factory"})
     old = {"template": tpl.location, "revision": tpl.sha("v3"),

@@ -205,6 +205,25 @@ def test_conflicted_upgrade_opens_labelled_draft_listing_conflicts(conflicted: S
     assert pr.draft is False and pr.labels == ["cookiepatcher"]
 
 
+def test_conflicts_committed_without_markers_are_named_as_such(tmp_path: Path, fake: FakeForge) -> None:
+    """git keeps the service's side of a file the template deleted: no marker says the
+    template's change is missing, so the body and the commit message must."""
+    svc = _service(tmp_path, fake, {"settings.txt": SETTINGS.replace("setting_5 = 5", "setting_5 = service"),
+                                    "ci.yml": "steps:\n  - run: make service-test\n"})
+    template_commit(svc.tpl, {"settings.txt": SETTINGS.replace("setting_5 = 5", "setting_5 = template"), "ci.yml": None},
+                    "Change setting five, drop ci.yml")
+    code, out, _ = svc.run("--json")
+    assert code == 1 and sorted(out["conflicts"]) == ["ci.yml", "settings.txt"]
+    [pr] = svc.fake.pulls
+    marked, unmarked = pr.body.split("### Conflicts (2)", 1)[1].split("committed **as the service has them, without markers**", 1)
+    assert "with conflict markers" in marked and "- `settings.txt`" in marked and "ci.yml" not in marked
+    assert unmarked.split("To resolve them locally")[0].count("- `") == 1 and "- `ci.yml`" in unmarked
+    message = git(svc.bare, "log", "-1", "--format=%B", BRANCH)
+    assert "committed with conflict markers:\n  settings.txt\n" in message
+    assert "committed as the service has them (no markers: a binary file, or one side deleted it):\n  ci.yml" in message
+    assert svc.show(BRANCH, "ci.yml") == "steps:\n  - run: make service-test"
+
+
 def test_closed_pr_is_not_reopened_until_the_template_moves(svc: Service) -> None:
     template_commit(svc.tpl, {"new.txt": "new\n"}, "Add new.txt")
     svc.run()

@@ -19,7 +19,7 @@ MARKER = "cookiepatcher:pr"
 _MARKER_RE = re.compile(r"<!-- cookiepatcher:pr (\{.*?\}) -->")
 MAX_BODY = 60_000
 _OUTCOMES = (
-    ("conflicted", "Conflicted (committed with markers)"),
+    ("conflicted", "Conflicted (see above)"),
     ("updated", "Updated"),
     ("added", "Added"),
     ("deleted", "Deleted"),
@@ -86,6 +86,7 @@ def render_body(
     base: str,
     noun: str = "pull request",
     limit: int = 200,
+    unmarked: Sequence[str] = (),
 ) -> str:
     """The request body for one upgrade.
 
@@ -98,16 +99,18 @@ def render_body(
         branch / base: the bot's branch and the target branch (for the instructions).
         noun: ``"pull request"`` or ``"merge request"``.
         limit: most entries shown per list before "… and N more".
+        unmarked: the conflicted files committed without conflict markers (a binary
+            file, or one side deleted it: git keeps the other side's file).
     """
     while True:
-        text = _render(result, template, commits, browse, branch, base, noun, limit)
+        text = _render(result, template, commits, browse, branch, base, noun, limit, unmarked)
         if len(text) <= MAX_BODY or limit <= 5:
             return text[:MAX_BODY]
         limit //= 4
 
 
 def _render(result: Any, template: str, commits: Sequence[tuple[str, str, str | None]], browse: Callable[[str], str | None],
-            branch: str, base: str, noun: str, limit: int) -> str:
+            branch: str, base: str, noun: str, limit: int, unmarked: Sequence[str] = ()) -> str:
     conflicts = list(result.conflicts)
     marker = {"v": 1, "branch": branch, "from": result.from_commit, "to": result.to_commit, "conflicts": conflicts[:100]}
     ref = f" ({escape(result.to_ref)})" if result.to_ref else ""
@@ -126,12 +129,16 @@ def _render(result: Any, template: str, commits: Sequence[tuple[str, str, str | 
     shown = [f"- {_link(code(sha[:12]), url)} {escape(subject)}" for sha, subject, url in reversed(commits)]
     out += _listing(shown, limit)
     if conflicts:
-        out += [
-            "", f"### Conflicts ({len(conflicts)})", "",
-            "These files were committed **with conflict markers** (`<<<<<<<`, `=======`, `>>>>>>>`); "
-            f"this {noun} stays a draft until they are resolved:", "",
-        ]
-        out += _listing([f"- {code(p)}" for p in conflicts], limit)
+        marked = [p for p in conflicts if p not in unmarked]
+        out += ["", f"### Conflicts ({len(conflicts)})", "", f"This {noun} stays a draft until they are resolved."]
+        if marked:
+            out += ["", "These files were committed **with conflict markers** (`<<<<<<<`, `=======`, `>>>>>>>`):", ""]
+            out += _listing([f"- {code(p)}" for p in marked], limit)
+        if unmarked:
+            out += ["", "These files were committed **as the service has them, without markers** (a binary file, "
+                    "or a file one side deleted while the other changed it): the template's change is not in them; "
+                    "compare with the template commits above and apply it by hand, or delete the file:", ""]
+            out += _listing([f"- {code(p)}" for p in unmarked], limit)
         out += [
             "", "To resolve them locally:", "", "```sh",
             f"git fetch origin {branch}", f"git switch {branch}",
