@@ -135,6 +135,22 @@ def _without_markers(root: Path, tree: str, prefix: str, conflicts: list[str]) -
     return [p for p, (_sha, kind, data) in zip(conflicts, answers) if kind != "blob" or not marker.search(data or b"")]
 
 
+def _push_refusal(stderr: str, branch: str, forge: Forge | None) -> str:
+    """The message for a refused push: git's reason for the ref (`` ! [rejected] ...
+    (reason)``) and what the server said (``remote:`` lines: a hook, branch protection,
+    a token without the scope), never the token."""
+    lines = stderr.splitlines()
+    said = [ln.removeprefix("remote:").strip() for ln in lines if ln.startswith("remote:")]
+    said = [ln for ln in said if ln][:3]
+    ref_line = next((ln.strip() for ln in lines if ln.strip().startswith("! [")), "")
+    reason = m.group(1) if (m := re.search(r"\(([^()]*)\)$", ref_line)) else (lines[-1].strip() if lines else "no detail")
+    moved = reason in ("stale info", "fetch first", "non-fast-forward")
+    text = (f"push to {branch} refused ({reason}{': ' + ' / '.join(said) if said else ''}); "
+            + ("someone else pushed meanwhile? re-run" if moved else
+               "the server refused it: check the branch's protection rules, the repository's hooks and the token's scopes"))
+    return forge.redact(text) if forge is not None else text
+
+
 def _commit_message(template: str, result: Any, unmarked: list[str]) -> str:
     ref = f" ({result.to_ref})" if result.to_ref else ""
     lines = [f"Update template to {result.to_commit[:12]}{ref}", "",
@@ -288,8 +304,7 @@ def _run_pr(
     push = git.run(["push", "--quiet", "--no-verify", lease, where, f"{commit_sha}:refs/heads/{branch}"],
                    root, env=auth, check=False)
     if push.returncode != 0:
-        detail = push.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise CookiepatcherError(f"push to {branch} refused ({detail[-1] if detail else 'no detail'}); someone else pushed meanwhile? re-run")
+        raise CookiepatcherError(_push_refusal(push.stderr.decode("utf-8", "replace"), branch, forge))
 
     assert forge is not None and repo is not None
     conflicted = bool(result.conflicts)

@@ -414,6 +414,25 @@ def _mirror_path(url: str) -> Path:
     return cache_dir() / "mirrors" / f"{name}-{digest}.git"
 
 
+#: age (seconds) after which a mirror's unfinished clone folder is taken as a killed
+#: clone's: a younger one may be another process's clone still running
+_KILLED_CLONE_AGE = 24 * 3600
+
+
+def _remove_killed_clones(mirror: Path) -> None:
+    """Remove the ``<mirror>.tmp-*`` folders that clones of ``mirror`` killed before their
+    rename left (a clone in progress keeps its folder young)."""
+    import glob
+    import time
+
+    for folder in mirror.parent.glob(glob.escape(mirror.name) + ".tmp-*"):
+        try:
+            if time.time() - folder.stat().st_mtime > _KILLED_CLONE_AGE:
+                shutil.rmtree(folder, ignore_errors=True)
+        except OSError:  # gone meanwhile
+            pass
+
+
 def open_template(template: str, *, offline: bool = False, abbreviations: dict[str, str] | None = None,
                   on_fetch: Callable[[], Any] | None = None) -> TemplateSource:
     """Open a template location for reading.
@@ -455,6 +474,7 @@ def open_template(template: str, *, offline: bool = False, abbreviations: dict[s
         # No lock: the clone goes to a folder of its own and is renamed into place, which
         # fails if another process's clone got there first (that one is used, this one
         # dropped). Fetches into an existing mirror take the lock.
+        _remove_killed_clones(mirror)
         tmp = Path(tempfile.mkdtemp(prefix=mirror.name + ".tmp-", dir=mirror.parent))
         src = git.clone_source(url)
         if on_fetch is not None:

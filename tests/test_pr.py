@@ -224,6 +224,17 @@ def test_conflicts_committed_without_markers_are_named_as_such(tmp_path: Path, f
     assert svc.show(BRANCH, "ci.yml") == "steps:\n  - run: make service-test"
 
 
+def test_a_push_the_server_refuses_is_reported_with_its_reason(svc: Service) -> None:
+    hook = svc.bare / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho 'branch cookiepatcher/update is protected: ask an admin' >&2\nexit 1\n")
+    template_commit(svc.tpl, {"new.txt": "new\n"}, "Add new.txt")
+    code, out, err = svc.run()
+    assert code == 2 and svc.fake.pulls == []
+    assert err.splitlines() == [f"cookiepatcher: error: push to {BRANCH} refused (pre-receive hook declined: branch "
+                                "cookiepatcher/update is protected: ask an admin); the server refused it: check the "
+                                "branch's protection rules, the repository's hooks and the token's scopes"]
+
+
 def test_closed_pr_is_not_reopened_until_the_template_moves(svc: Service) -> None:
     template_commit(svc.tpl, {"new.txt": "new\n"}, "Add new.txt")
     svc.run()

@@ -100,6 +100,21 @@ def test_remote_template_is_mirrored_in_the_cache(tpl, tmp_path):
     assert [p.name for p in (cache / "mirrors").iterdir() if ".tmp-" in p.name] == []
 
 
+def test_a_killed_clone_s_folder_is_removed_by_the_next_clone_once_old(tpl):
+    from cookiepatcher.source import _mirror_path
+
+    mirror = _mirror_path(tpl.url)
+    mirror.parent.mkdir(parents=True, exist_ok=True)
+    old, young = mirror.parent / (mirror.name + ".tmp-old"), mirror.parent / (mirror.name + ".tmp-young")
+    for folder in (old, young):
+        (folder / "objects").mkdir(parents=True)
+    os.utime(old, (0, 0))  # left by a clone killed long ago
+
+    open_template(tpl.url)
+
+    assert not old.exists() and young.exists()  # (a young one may be another clone still running)
+
+
 def test_remote_branch_is_refetched_tags_come_from_the_cache(tpl):
     open_template(tpl.url)
     tpl.add_version("v3", {"a.txt": "three\n"})
