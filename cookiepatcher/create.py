@@ -26,23 +26,23 @@ def user_config(config_file: str | None) -> dict[str, Any]:
     from cookiecutter.exceptions import ConfigDoesNotExistException, InvalidConfiguration
 
     # (the file cookiecutter reads when none is given)
-    where = config_file or os.environ.get("COOKIECUTTER_CONFIG") or "~/.cookiecutterrc"
+    where = printable(config_file or os.environ.get("COOKIECUTTER_CONFIG") or "~/.cookiecutterrc")
     try:
         config = get_user_config(config_file=config_file)
     except (ConfigDoesNotExistException, InvalidConfiguration) as exc:
-        raise RefusedError(f"cannot use config file {printable(where)}: {exc}") from None
+        raise RefusedError(f"cannot use config file {where}: {exc}") from None
     except UnicodeDecodeError:
-        raise RefusedError(f"cannot use config file {printable(where)}: it is not UTF-8 text; save it as UTF-8") from None
+        raise RefusedError(f"cannot use config file {where}: it is not UTF-8 text; save it as UTF-8") from None
     except TypeError:  # (cookiecutter expands its two folder settings as paths)
-        raise RefusedError(f"cannot use config file {printable(where)}: 'cookiecutters_dir' and 'replay_dir' must be "
+        raise RefusedError(f"cannot use config file {where}: 'cookiecutters_dir' and 'replay_dir' must be "
                            f"paths; fix it") from None
     # (cookiecutter merges the file over its defaults without looking at the kinds)
     for key, kind, what in (("default_context", dict, "a mapping of answers"), ("abbreviations", dict, "a mapping"),
                             ("cookiecutters_dir", str, "a path"), ("replay_dir", str, "a path")):
         if config.get(key) is not None and not isinstance(config[key], kind):
-            raise RefusedError(f"cannot use config file {printable(where)}: '{key}' must be {what}; fix it")
+            raise RefusedError(f"cannot use config file {where}: '{key}' must be {what}; fix it")
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in (config.get("abbreviations") or {}).items()):
-        raise RefusedError(f"cannot use config file {printable(where)}: 'abbreviations' must map names to URL "
+        raise RefusedError(f"cannot use config file {where}: 'abbreviations' must map names to URL "
                            f"patterns; fix it")
     return config
 

@@ -491,10 +491,13 @@ def _check_name(source: Any, name: Any, output_dir: str, rendered: dict[str, str
         rest = name[len(top):] if name.startswith(top.rstrip(os.sep) + os.sep) else None
     else:
         rest = None if os.path.isabs(name) else name
-    shown_source = os.path.relpath(source, top) if os.path.isabs(source) else source  # (relpath drops a "./")
+
+    def shown_source() -> str:  # (for a refusal only; relpath drops a "./")
+        return printable(os.path.relpath(source, top) if os.path.isabs(source) else source)
+
     if rest is None or os.pardir in rest.split(os.sep) or "\0" in name:
         shown_name = rest.lstrip(os.sep).removeprefix("." + os.sep) if os.path.isabs(source) and rest is not None else name
-        raise RefusedError(f"the template's name '{printable(shown_source)}' renders to '{printable(shown_name)}', "
+        raise RefusedError(f"the template's name '{shown_source()}' renders to '{printable(shown_name)}', "
                            f"{'which no file can have' if chr(0) in name else 'outside the project'}; check the "
                            f"answers used in file and folder names")
     if project is None:
@@ -505,10 +508,10 @@ def _check_name(source: Any, name: Any, output_dir: str, rendered: dict[str, str
     elif os.path.isabs(source):
         path = os.path.normpath(name)
         if path == project:  # a folder whose name rendered empty (cookiecutter: "already exists")
-            raise RefusedError(f"the template's folder '{printable(shown_source)}' renders to an empty name, which "
+            raise RefusedError(f"the template's folder '{shown_source()}' renders to an empty name, which "
                                f"cookiecutter cannot generate; give it a name in every case (a hook may remove it)")
         if rendered.get(path, source) != source:
-            raise RefusedError(f"the template's folder names '{printable(shown_source)}' and "
+            raise RefusedError(f"the template's folder names '{shown_source()}' and "
                                f"'{printable(os.path.relpath(rendered[path], top))}' render to the same folder "
                                f"('{printable(os.path.relpath(path, top))}'); check the answers used in folder names")
         rendered[path] = source

@@ -411,12 +411,19 @@ def test_set_value_that_is_not_utf8_is_refused(two_versions):
                    "project_name=a\\xff", "not UTF-8", "--help")
 
 
+def _commit_edited_record(project: Path, edit) -> None:
+    """Apply ``edit`` (a function changing the record's JSON object in place) to the
+    project's committed record, as a user editing the file would, and commit it (the
+    record is written with json.dumps: text no file can hold becomes a \\u escape)."""
+    record = json.loads((project / "cookiepatcher.json").read_text())
+    edit(record)
+    write(project / "cookiepatcher.json", json.dumps(record))
+    commit_all(project, "edit the record")
+
+
 def test_record_answer_that_is_no_character_is_refused(two_versions):
     project = generate(two_versions, "v1")
-    record = json.loads((project / "cookiepatcher.json").read_text())
-    record["context"]["project_name"] = "Demo \ud800"
-    write(project / "cookiepatcher.json", json.dumps(record))  # json.dumps writes the escape
-    commit_all(project, "edit the record")
+    _commit_edited_record(project, lambda record: record["context"].update(project_name="Demo \ud800"))
     assert_refused(project, ["update", "--checkout", "v2", "--no-input"], "key 'context'", "lone surrogate")
 
 
@@ -494,10 +501,8 @@ def test_update_refuses_a_name_that_a_recorded_list_answer_renders_outside(tmp_p
                                    "v2": {"README.md": README, "{{ cookiecutter.dirs[0] }}/evil.txt": "x\n"}},
                         cookiecutter_json={"project_name": "Demo", "project_slug": "demo", "dirs": {"a": "b"}})
     project = generate(tpl, "v1")
-    record = json.loads((project / "cookiepatcher.json").read_text())
-    record["context"]["dirs"] = ["..", "docs"]  # an edited record: the name checks of text answers miss it
-    write(project / "cookiepatcher.json", json.dumps(record))
-    commit_all(project, "edit the record")
+    # an edited record: the name checks of text answers miss a list
+    _commit_edited_record(project, lambda record: record["context"].update(dirs=["..", "docs"]))
     outside = sorted(p.name for p in project.parent.iterdir())
 
     assert_refused(project, ["update", "--checkout", "v2", "--no-input"], "'{{ cookiecutter.dirs[0] }}' renders to '..'",
@@ -625,10 +630,7 @@ def test_template_text_files_and_hooks_that_are_not_utf8_fail_cleanly(tmp_path, 
 
 def test_record_fields_holding_a_nul_are_refused(two_versions):
     project = generate(two_versions, "v1")
-    record = json.loads((project / "cookiepatcher.json").read_text())
-    record["directory"] = "sub\u0000"
-    write(project / "cookiepatcher.json", json.dumps(record))
-    commit_all(project, "edit the record")
+    _commit_edited_record(project, lambda record: record.update(directory="sub\u0000"))
     assert_refused(project, ["update", "--checkout", "v2", "--no-input"], "key 'directory' holds a NUL character")
 
 
@@ -692,10 +694,7 @@ def test_create_refuses_a_user_config_of_the_wrong_shape(tmp_path, two_versions,
 def test_a_record_holding_credentials_is_refused_without_showing_them(two_versions):
     """They must not be committed; shown in messages, pull requests or a new record, they would leak."""
     project = generate(two_versions, "v1")
-    record = json.loads((project / "cookiepatcher.json").read_text())
-    record["template"] = "https://user:SECRETTOK@example.com/o/t.git"
-    write(project / "cookiepatcher.json", json.dumps(record))
-    commit_all(project, "a token in the record")
+    _commit_edited_record(project, lambda record: record.update(template="https://user:SECRETTOK@example.com/o/t.git"))
     for args in (["update", "--no-input"], ["check"], ["diff"]):
         line = assert_refused(project, args, "key 'template' holds credentials",
                               "cookiepatcher link https://example.com/o/t.git")
