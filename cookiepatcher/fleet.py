@@ -201,7 +201,8 @@ class ProcessRunner:
             reaches the child through the inherited environment, never its arguments.
         pr_args: extra ``cookiepatcher pr`` arguments (``--forge``, ``--base-url``, ...).
         workdir: scratch folder for clones (each removed after its run).
-        timeout: seconds for one repository, clone included, before it counts as failed.
+        timeout: seconds for one repository (clone URL lookup and clone included) before
+            it counts as failed.
     """
 
     forge: Any
@@ -209,7 +210,8 @@ class ProcessRunner:
     workdir: Path
     timeout: float = 900.0
     started: float = field(default_factory=time.time)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _lock: threading.Lock = field(default_factory=threading.Lock)  # guards _groups only: never held while waiting
+    _forge_lock: threading.Lock = field(default_factory=threading.Lock)
     _groups: set[int] = field(default_factory=set)
     _stopped: threading.Event = field(default_factory=threading.Event)
 
@@ -240,10 +242,9 @@ class ProcessRunner:
         deadline = time.monotonic() + self.timeout
         dest = Path(tempfile.mkdtemp(prefix=re.sub(r"\W", "_", entry.repo)[-40:] + "-", dir=self.workdir))
         try:
-            url = entry.clone_url
+            url = self._clone_url(entry, deadline)
             if url is None:
-                with self._lock:
-                    url = self.forge.repo_info(entry.repo).clone_url
+                return self._timed_out(entry)
             env = {**os.environ, **self.forge.git_auth_env(url), "GIT_TERMINAL_PROMPT": "0"}
             # --template=: a scratch clone needs no sample hooks or info files (fewer files to write).
             # A repository on this machine is cloned --shared: the throwaway clone reads its
@@ -272,6 +273,42 @@ class ProcessRunner:
             return RepoResult(entry.repo, data["status"], data["message"], data.get("url"), list(data.get("conflicts") or []))
         finally:
             shutil.rmtree(dest, ignore_errors=True)
+
+    def _clone_url(self, entry: FleetEntry, deadline: float) -> str | None:
+        """``entry``'s clone URL: its own, else the forge's (``repo_info``); ``None`` when
+        the deadline passes or the run is aborted first.
+
+        The forge's client is not thread-safe, so lookups take turns (``_forge_lock``). Each
+        runs in a thread of its own that this one only waits for: a hung API call (its
+        client's timeout and retries can add up to minutes) holds up neither this
+        repository's timeout, nor the other repositories' runs, nor :meth:`abort`; the
+        thread is left to end on its own.
+
+        Raises:
+            the lookup's error (a ``ForgeError`` when the forge refuses or cannot be reached).
+        """
+        if entry.clone_url is not None:
+            return entry.clone_url
+        answer: dict[str, Any] = {}
+        done = threading.Event()
+
+        def lookup() -> None:
+            try:
+                with self._forge_lock:
+                    if time.monotonic() < deadline and not self._stopped.is_set():
+                        answer["url"] = self.forge.repo_info(entry.repo).clone_url
+            except BaseException as exc:  # handed to the waiting thread, which raises it
+                answer["error"] = exc
+            finally:
+                done.set()
+
+        threading.Thread(target=lookup, name=f"clone URL of {entry.repo}", daemon=True).start()
+        while not done.wait(0.05):
+            if self._stopped.is_set() or time.monotonic() >= deadline:
+                return None
+        if "error" in answer:
+            raise answer["error"]
+        return answer.get("url")
 
     def _timed_out(self, entry: FleetEntry) -> RepoResult:
         if self._stopped.is_set():

@@ -345,6 +345,75 @@ def test_stopping_a_fleet_kills_what_runs_and_starts_nothing_more() -> None:
     assert aborted.is_set() and len(started) <= 3
 
 
+class _HungForge:
+    """A forge whose API never answers a clone URL lookup (until ``release``)."""
+
+    has_token = False
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.asked: list[str] = []
+
+    def repo_info(self, repo: str) -> object:
+        self.asked.append(repo)
+        self.release.wait(30)
+        raise RuntimeError("the API answered too late")
+
+    def git_auth_env(self, url: str) -> dict[str, str]:
+        return {}
+
+
+def _in_thread(call: object) -> tuple[threading.Thread, dict[str, object]]:
+    out: dict[str, object] = {}
+
+    def target() -> None:
+        try:
+            out["result"] = call()  # type: ignore[operator]
+        except BaseException as exc:
+            out["error"] = exc
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    return thread, out
+
+
+def test_a_hung_clone_url_lookup_counts_against_the_repositorys_timeout(tmp_path: Path) -> None:
+    forge = _HungForge()
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    runner = fleet.ProcessRunner(forge, [], scratch, timeout=0.5)
+    try:
+        thread, out = _in_thread(lambda: runner(FleetEntry("org/hung")))
+        thread.join(10)
+        assert not thread.is_alive(), "the lookup outlived the repository's timeout"
+        result = out["result"]
+        assert isinstance(result, RepoResult)
+        assert (result.status, result.reason) == ("failed", "timed out after 0.5s")
+        assert list(scratch.iterdir()) == []  # its scratch folder is gone
+    finally:
+        forge.release.set()
+
+
+def test_stopping_a_fleet_is_not_held_up_by_a_hung_clone_url_lookup(tmp_path: Path) -> None:
+    forge = _HungForge()
+    runner = fleet.ProcessRunner(forge, [], tmp_path, timeout=60)
+    try:
+        first, first_out = _in_thread(lambda: runner(FleetEntry("org/one")))
+        second, second_out = _in_thread(lambda: runner(FleetEntry("org/two")))  # waits for the first's lookup
+        deadline = time.monotonic() + 5
+        while not forge.asked and time.monotonic() < deadline:
+            time.sleep(0.01)
+        aborting, _ = _in_thread(runner.abort)
+        for thread in (aborting, first, second):
+            thread.join(5)
+            assert not thread.is_alive(), "abort() waited for the forge's API"
+        assert isinstance(first_out.get("error"), fleet.Interrupted)
+        assert isinstance(second_out.get("error"), fleet.Interrupted)
+        assert len(forge.asked) == 1  # the other one never asked: the run was stopped
+    finally:
+        forge.release.set()
+
+
 def test_a_failed_clone_names_gits_reason(tmp_path: Path) -> None:
     listing = tmp_path / "repos.txt"
     listing.write_text(f"org/ghost {(tmp_path / 'nowhere.git').as_uri()}\n")
