@@ -483,6 +483,55 @@ def test_log_handlers_set_up_before_the_program_are_flushed_at_exit(tmp_path):
     assert proc.returncode == 0 and log.read_text() == "kept\n"
 
 
+@pytest.mark.skipif(os.name != "posix", reason="SIGTERM")
+def test_a_terminated_update_stops_as_ctrl_c_does(tmp_path, make_template):
+    """A cancelled CI job gets SIGTERM: the update exits 130, as for Ctrl-C, removes its
+    temporary folders and leaves the project as it was."""
+    import signal
+    import time
+
+    pids = tmp_path / "hook.pids"
+    hook = ("import os, time\n"
+            "if os.environ.get('COOKIEPATCHER_RENDER') == 'upgrade':\n"
+            f"    open({str(pids)!r}, 'a').write(f'{{os.getpid()}}\\n')\n"
+            "    time.sleep(30)\n")
+    tpl = make_template(tmp_path, {"v1": {"a.txt": "one\n"}, "v2": {"a.txt": "two\n"}},
+                        hooks={"post_gen_project.py": hook})
+    project = generate(tpl, "v1")
+    before = snapshot(project)
+    tmp = tmp_path / "tmpdir"
+    tmp.mkdir()
+    proc = subprocess.Popen([sys.executable, "-m", "cookiepatcher", "update", "--checkout", "v2", "--no-input"],
+                            cwd=project, env={**os.environ, "TMPDIR": str(tmp)},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not pids.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert pids.exists(), proc.communicate()
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=20)
+        hooks_alive = []
+        for pid in pids.read_text().split():
+            try:
+                with open(f"/proc/{pid}/stat") as stat:
+                    hooks_alive += [pid] if stat.read().split()[2] != "Z" else []
+            except FileNotFoundError:
+                pass
+    finally:
+        proc.kill()
+        for pid in pids.read_text().split() if pids.exists() else []:
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    assert proc.returncode == 130, err
+    assert err.splitlines()[-1] == "Aborted!"
+    assert hooks_alive == [], "the running hook outlived the command"
+    assert snapshot(project) == before
+    assert list(tmp.iterdir()) == [], "temporary folders left behind"
+
+
 def test_an_interrupted_command_exits_130_not_1(tpl, monkeypatch):
     """1 means conflicts (a CI step may accept it); Ctrl-C must not look like that."""
     from cookiepatcher import cli, update
