@@ -681,15 +681,26 @@ def check_path_answers(template_dir: Path, answers: Mapping[str, Any], answer_fl
     names below ``template_dir``).
 
     Raises:
-        RefusedError: an answer used in a file or folder name is absolute, contains a
-            path separator or a ``..`` segment.
+        RefusedError: an answer used in a file or folder name is absolute (a drive letter
+            included), a ``..`` or ``.``, or holds a path separator (``/``, or ``\\``,
+            Windows' separator: refused everywhere so a template renders alike on every
+            system). The message says which.
     """
     for key in sorted(name_answer_keys(names) if names is not None else path_answer_keys(template_dir)):
         value = answers.get(key)
         if not isinstance(value, str):
             continue
-        if value.startswith(("/", "\\")) or "/" in value or "\\" in value or value.strip() in ("..", ".") or re.match(r"^[A-Za-z]:", value):
-            raise RefusedError(f"answer {key}={value!r} is used in file names and would write outside the project; change it with {answer_flag}{key}=NEW")
+        parts = re.split(r"[/\\]", value)
+        if value.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", value) or any(p.strip() == ".." for p in parts):
+            why = "would write outside the project"
+        elif "/" in value or "\\" in value:
+            why = ("holds a path separator, which a file or folder name cannot hold (a backslash is one on "
+                   "Windows, so it is refused everywhere)")
+        elif value.strip() == ".":
+            why = "names the folder it is in, not a file or folder"
+        else:
+            continue
+        raise RefusedError(f"answer {key}={value!r} is used in file names and {why}; change it with {answer_flag}{key}=NEW")
 
 
 def _strip_vcs(project: Path) -> None:

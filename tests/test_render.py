@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -96,10 +97,20 @@ def test_path_answer_keys_found_in_file_and_folder_names(tmp_path):
     assert path_answer_keys(tpl) >= {"project_slug", "module", "suffix"}
 
 
-@pytest.mark.parametrize("value", ["../up", "/abs", "a/b", "..", ".", "a\\b", "C:evil", "\\\\server\\share"])
-def test_path_answers_that_escape_are_refused(tmp_path, value):
+@pytest.mark.parametrize(("value", "why"), [
+    ("../up", "would write outside the project"),
+    ("/abs", "would write outside the project"),
+    ("..", "would write outside the project"),
+    ("a/../../b", "would write outside the project"),
+    ("C:evil", "would write outside the project"),
+    ("\\\\server\\share", "would write outside the project"),
+    ("a/b", "holds a path separator"),
+    ("a\\b", "holds a path separator, which a file or folder name cannot hold (a backslash is one on Windows"),
+    (".", "names the folder it is in"),
+])
+def test_path_answers_that_escape_are_refused(tmp_path, value, why):
     tpl = _template(tmp_path / "t", {"{{cookiecutter.project_slug}}/{{cookiecutter.module}}.py": ""})
-    with pytest.raises(RefusedError, match="module.*--set module="):
+    with pytest.raises(RefusedError, match=re.escape(f"module={value!r} is used in file names and {why}") + ".*--set module="):
         check_path_answers(tpl, {"project_slug": "demo", "module": value})
 
 
