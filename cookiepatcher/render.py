@@ -673,6 +673,47 @@ def name_answer_keys(names: Iterable[str]) -> set[str]:
     return keys
 
 
+def _refuse_unrenderable_answer(exc: Exception, context: dict[str, Any], answers: Mapping[str, Any] | None,
+                                default_context: Mapping[str, Any] | None, flag: str) -> None:
+    """Blame the user's answer, not the template, for a render error of cookiecutter's
+    ``prompt_for_config``, which renders every answer as a Jinja template (so ``x{{y``
+    fails, and a literal ``{{`` is written ``{{ '{{' }}``).
+
+    ``exc``: a ``jinja2.TemplateSyntaxError`` (then the first answer, given as
+    ``KEY=VALUE`` or in the user config's ``default_context``, that the template's Jinja
+    environment cannot parse is blamed) or cookiecutter's ``UndefinedVariableInTemplate``
+    (then the answer it names, if the user gave it as Jinja). Returns when no answer is
+    to blame (the error is the template's).
+
+    Raises:
+        RefusedError: naming the answer, Jinja's reason and the way out.
+    """
+    import jinja2
+    from cookiecutter.utils import create_env_with_context
+
+    given = {**(default_context or {}), **(answers or {})}
+    key = why = None
+    if isinstance(exc, jinja2.TemplateSyntaxError):
+        env = create_env_with_context(context)  # prompt_for_config's: the template's delimiters and extensions
+        for name, value in given.items():
+            try:
+                env.parse(value) if isinstance(value, str) else None
+            except jinja2.TemplateSyntaxError as err:
+                key, why = name, err.message.rstrip(".")
+                break
+    else:
+        named = re.fullmatch(r"Unable to render variable '(.*)'", str(getattr(exc, "message", "")))
+        value = given.get(named.group(1)) if named else None
+        if isinstance(value, str) and any(mark in value for mark in ("{{", "{%", "{#")):
+            key, why = named.group(1), getattr(getattr(exc, "error", None), "message", None)
+    if key is None:
+        return
+    where = f"{flag}{key}=NEW" if answers and key in answers else f"{flag}{key}=NEW or in your user config"
+    raise RefusedError(f"answer {printable(key)}={printable(repr(given[key]))} does not render"
+                       f"{f' ({why})' if why else ''}: cookiecutter renders answers as Jinja templates, so a literal "
+                       f"{{{{ is written {{{{ '{{{{' }}}}; change it with {where}") from None
+
+
 def check_path_answers(template_dir: Path, answers: Mapping[str, Any], answer_flag: str = "--set ", *,
                        names: Iterable[str] | None = None) -> None:
     """Refuse answers that would make cookiecutter write outside the output folder.
@@ -794,7 +835,8 @@ def render(
             template file or hook that is not UTF-8, a name that does not fit the tree.
         RefusedError: answers, rendered names or symlinks that would write outside the
             project (:func:`_check_name`), answers that are not UTF-8 text, an output
-            folder whose path holds Jinja syntax.
+            folder whose path holds Jinja syntax, a given answer that does not render as
+            Jinja (:func:`_refuse_unrenderable_answer`).
     """
     import jinja2
     from cookiecutter.exceptions import CookiecutterException, FailedHookException, UndefinedVariableInTemplate
@@ -823,7 +865,11 @@ def render(
             if prompt is not None:
                 values = prompt(context)
             else:
-                values = prompt_for_config(context, no_input)
+                try:
+                    values = prompt_for_config(context, no_input)
+                except (jinja2.TemplateSyntaxError, UndefinedVariableInTemplate) as exc:
+                    _refuse_unrenderable_answer(exc, context, answers, default_context, flag)
+                    raise
             context["cookiecutter"].update(values)
             # the answers the record keeps, and their names (from the template's defaults, the
             # user's config, a prompt or a JSON answer); a private value is written only by

@@ -403,6 +403,46 @@ def test_create_with_an_answer_outside_a_choice_points_to_key_value_not_set(tmp_
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize(("answer", "why"), [
+    ("note=x{{y", "unexpected end of template, expected 'end of print statement'"),
+    ("note={{ cookiecutter.nope }}", "'collections.OrderedDict object' has no attribute 'nope'"),
+])
+def test_create_blames_an_answer_that_does_not_render_not_the_template(tmp_path, make_template, answer, why):
+    """cookiecutter renders every answer as a Jinja template; an answer that fails is the
+    answer's fault, and the message says how to write a literal {{."""
+    tpl = make_template(tmp_path, {"v1": {"README.md": "{{ cookiecutter.note }}\n"}},
+                        cookiecutter_json={"project_name": "Demo", "project_slug": "demo", "note": "n"})
+    proc = run_cli("create", tpl.location, "--no-input", "--output-dir", tmp_path / "out", answer, cwd=tmp_path)
+    key, value = answer.split("=", 1)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines() == [f"cookiepatcher: error: answer {key}={value!r} does not render ({why}): "
+                                        "cookiecutter renders answers as Jinja templates, so a literal {{ is written "
+                                        "{{ '{{' }}; change it with note=NEW"]
+    assert not (tmp_path / "out").exists()
+
+
+def test_create_still_blames_the_template_for_a_default_that_does_not_render(tmp_path, make_template):
+    tpl = make_template(tmp_path, {"v1": {"README.md": "{{ cookiecutter.note }}\n"}},
+                        cookiecutter_json={"project_name": "Demo", "project_slug": "demo", "note": "x{{y"})
+    proc = run_cli("create", tpl.location, "--no-input", "--output-dir", tmp_path / "out", "project_name=Fine", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines()[-1].endswith("; fix the template") and "answer" not in proc.stderr
+
+
+def test_create_blames_a_user_config_default_that_does_not_render(tmp_path, make_template):
+    tpl = make_template(tmp_path, {"v1": {"README.md": "{{ cookiecutter.note }}\n"}},
+                        cookiecutter_json={"project_name": "Demo", "project_slug": "demo", "note": "n"})
+    config = tmp_path / "config.yaml"
+    config.write_text("default_context:\n  note: 'x{%y'\n")
+    proc = run_cli("create", tpl.location, "--no-input", "--config-file", config, "--output-dir", tmp_path / "out",
+                   cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert len(proc.stderr.splitlines()) == 1
+    assert "answer note='x{%y' does not render" in proc.stderr
+    assert proc.stderr.rstrip().endswith("change it with note=NEW or in your user config")
+    assert not (tmp_path / "out").exists()
+
+
 def test_set_value_that_is_not_utf8_is_refused(two_versions):
     """A command-line byte that is not UTF-8 reaches Python as a lone surrogate (PEP 383);
     cookiecutter would fail writing it (a traceback), so it is refused up front."""
