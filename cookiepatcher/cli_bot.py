@@ -64,6 +64,13 @@ def _open(forge_kind: str | None, base_url: str | None, token_env: str | None, r
     return open_forge(forge_kind or detect_kind(remote_url), base_url=base_url, token_env=token_env, require_token=required)
 
 
+def _label_options(fn: _Fn) -> _Fn:
+    """``--label`` (repeatable) and ``--conflict-label``, shared by ``pr`` and ``fleet``."""
+    fn = click.option("--conflict-label", default="cookiepatcher:conflicts", show_default=True,
+                      help="Label added while there are conflicts.")(fn)
+    return click.option("--label", "labels", multiple=True, help="Label for the request (repeatable; default: cookiepatcher).")(fn)
+
+
 @click.command("pr")
 @click.option("--project-dir", type=click.Path(file_okay=False, exists=True, path_type=Path), default=Path("."), show_default=True,
               help="The service folder (holds cookiepatcher.json) inside a clone.")
@@ -72,8 +79,7 @@ def _open(forge_kind: str | None, base_url: str | None, token_env: str | None, r
 @click.option("--branch", default="cookiepatcher/update", show_default=True, help="The bot's branch.")
 @click.option("--base", metavar="BRANCH", help="Branch to target (default: the repository's default branch).")
 @click.option("--remote", default="origin", show_default=True, help="Git remote of the forge repository.")
-@click.option("--label", "labels", multiple=True, help="Label for the request (repeatable; default: cookiepatcher).")
-@click.option("--conflict-label", default="cookiepatcher:conflicts", show_default=True, help="Label added while there are conflicts.")
+@_label_options
 @click.option("--dry-run", is_flag=True, help="Print the request that would be opened or updated; push and write nothing.")
 @click.option("--offline", is_flag=True, help="Never fetch the template (use the cache).")
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON on stdout.")
@@ -147,12 +153,13 @@ class _FleetGroup(click.Group):
 @click.option("--shard", metavar="I/N", help="Process only slice I of N (see `fleet plan --shards`).")
 @click.option("--report", type=click.Path(dir_okay=False, path_type=Path), help="Write a JSON report here.")
 @click.option("--branch", default="cookiepatcher/update", show_default=True, help="The bot's branch in every repository.")
+@_label_options
 @click.option("--dry-run", is_flag=True, help="Compute every request; push and write nothing.")
 @click.option("--timeout", type=float, default=900.0, show_default=True, help="Seconds per repository before it counts as failed.")
 @click.pass_context
 def fleet_group(ctx: click.Context, repos_file: Path | None, owner: str | None, forge_kind: str | None, base_url: str | None,
-                token_env: str | None, jobs: int, shard: str | None, report: Path | None, branch: str, dry_run: bool,
-                timeout: float) -> None:
+                token_env: str | None, jobs: int, shard: str | None, report: Path | None, branch: str,
+                labels: tuple[str, ...], conflict_label: str, dry_run: bool, timeout: float) -> None:
     """Run `cookiepatcher pr` for many repositories and summarise.
 
     Exit code: 0 all fine, 1 some requests carry conflicts (or the bot was blocked),
@@ -175,7 +182,9 @@ def fleet_group(ctx: click.Context, repos_file: Path | None, owner: str | None, 
     entries, forge = _entries(repos_file, owner, forge_kind, base_url, token_env, required=not dry_run)
     if shard:
         entries = fleet.shard(entries, *fleet.parse_shard(shard))
-    pr_args = ["--forge", forge.name, "--branch", branch]
+    # --name=value: a value starting with "-" stays a value
+    pr_args = ["--forge", forge.name, "--branch", branch, f"--conflict-label={conflict_label}",
+               *(f"--label={label}" for label in labels)]
     if base_url:
         pr_args += ["--base-url", base_url]
     if token_env:

@@ -218,6 +218,22 @@ def test_fleet_of_twenty_services_with_mixed_outcomes(tmp_path: Path, fake: Fake
     assert len(fake.writes()) == writes
 
 
+def test_fleet_passes_its_labels_to_every_request(tmp_path: Path, fake: FakeForge, token: str) -> None:
+    tpl = make_template(tmp_path)
+    fake.add_repo("org/clean", make_service(tmp_path, tpl, "clean"))
+    fake.add_repo("org/clash", make_service(tmp_path, tpl, "clash", {"settings.txt": SETTINGS.replace("setting_5 = 5", "setting_5 = ours")}))
+    template_commit(tpl, {"settings.txt": SETTINGS.replace("setting_5 = 5", "setting_5 = five")}, "Setting five")
+    listing = tmp_path / "repos.txt"
+    listing.write_text("org/clean\norg/clash\n")
+    result = CliRunner().invoke(main, ["fleet", "--repos", str(listing), "--forge", "github", "--base-url", fake.url,
+                                       "--label", "platform", "--label", "-deps", "--conflict-label", "needs-hands"])
+    assert result.exit_code == 1, result.output
+    [clean] = fake.pulls_of("org/clean")
+    [clash] = fake.pulls_of("org/clash")
+    assert sorted(clean.labels) == ["-deps", "platform"]
+    assert sorted(clash.labels) == ["-deps", "needs-hands", "platform"]
+
+
 def test_fleet_plan_from_an_organisation(tmp_path: Path, fake: FakeForge) -> None:
     for name in ("b", "a"):
         bare = tmp_path / f"{name}.git"
