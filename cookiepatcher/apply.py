@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from cookiepatcher import git
-from cookiepatcher.errors import RefusedError
+from cookiepatcher.errors import CookiepatcherError, RefusedError
 from cookiepatcher.merge import Entries
 
 
@@ -35,21 +35,32 @@ def start_clean_check(repo_root: Path, prefix: str) -> Callable[[], None]:
             up to five).
     """
     gd = git.git_dir(repo_root)
-    if any((gd / m).exists() for m in ("MERGE_HEAD", "REBASE_HEAD", "CHERRY_PICK_HEAD", "rebase-merge", "rebase-apply")):
-        raise RefusedError("a merge or rebase is in progress; finish or abort it before updating")
+    # what `git status` reports as in progress (a paused multi-commit cherry-pick or revert
+    # keeps only "sequencer"); the update would be committed as part of it, or dropped by its --abort
+    if any((gd / m).exists() for m in ("MERGE_HEAD", "REBASE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD", "rebase-merge",
+                                       "rebase-apply", "sequencer", "BISECT_START")):
+        raise RefusedError("a merge, rebase, cherry-pick, revert or bisect is in progress; finish or abort it before updating")
     if (gd / "index.lock").exists():
         raise RefusedError("another git process is using this repository (.git/index.lock exists); wait for it, or remove the lock if no git runs")
     # git status does not see edits hidden by these flags; git merge refuses to touch them
     listing = git.start(["ls-files", "-v", "--", prefix or "."], repo_root)
     status = git.start(["status", "--porcelain=v1", "-z", "--untracked-files=no", "--ignore-submodules=none",
                         "--", prefix or "."], repo_root)
-    return lambda: _verify_clean(listing, status, prefix)
+    sparse = (gd / "info" / "sparse-checkout").exists()
+    return lambda: _verify_clean(listing, status, prefix, sparse)
 
 
-def _verify_clean(listing: git.Started, status: git.Started, prefix: str) -> None:
+def _verify_clean(listing: git.Started, status: git.Started, prefix: str, sparse: bool = False) -> None:
     raw = status.wait().stdout
-    flagged = [ln[2:] for ln in listing.wait().stdout.decode("utf-8", "surrogateescape").splitlines()
-               if ln[:1] == "S" or ln[:1].islower()]
+    tags = [(ln[:1], ln[2:]) for ln in listing.wait().stdout.decode("utf-8", "surrogateescape").splitlines()
+            if ln[:1] == "S" or ln[:1].islower()]
+    flagged = [path for _tag, path in tags]
+    if flagged and sparse and all(tag == "S" for tag, _path in tags):
+        # skip-worktree set by a sparse checkout: clearing the bits by hand would show the
+        # files left off disk as deleted (and a commit would delete them)
+        names = ", ".join(f[len(prefix):] for f in flagged[:5])
+        raise RefusedError(f"files outside the sparse checkout: {names}; run `git sparse-checkout disable` (or "
+                           f"`git sparse-checkout add` their folders), then update")
     if flagged:
         names = ", ".join(f[len(prefix):] for f in flagged[:5])
         raise RefusedError(f"files marked assume-unchanged or skip-worktree: {names}; clear the flag "
@@ -101,7 +112,9 @@ def check_untracked(repo_root: Path, creates: list[str], entries: Entries, remov
             continue
         p = repo_root / path
         if p.is_file() and not p.is_symlink() and path not in removed:
-            if git.out(["hash-object", "--", path], repo_root) == entries[path][1]:
+            # the file's own bytes (--no-filters): after a clean filter or eol conversion,
+            # different bytes may hash alike (an output-stripping filter), and would be lost
+            if git.out(["hash-object", "--no-filters", "--", path], repo_root) == entries[path][1]:
                 continue
         if in_the_way(path):
             blocked.append(path)
@@ -126,31 +139,93 @@ def _remove(path: Path, root: Path) -> None:
         parent = parent.parent
 
 
-def write_result(repo_root: Path, head_entries: Entries, result: Entries,
+def write_result(repo_root: Path, head: str, head_entries: Entries, result: Entries,
                  stages: dict[str, dict[int, tuple[str, str]]], scratch: Path,
                  on_phase=None) -> None:
     """Make the working tree and index hold ``result`` (plus ``stages`` as conflicts).
 
+    First it checks again what the clean check saw when the update started, since the
+    render and merge in between may take seconds: HEAD is still ``head``, and every path
+    the update writes or deletes is unchanged from HEAD in the index and on disk (an
+    editor's save, a ``git add``, a commit meanwhile). Then, as ``git merge`` does, it
+    writes at once; ``index.lock`` is taken (git's protocol) only to replace the index,
+    so a killed update leaves no lock and ``git checkout -- .`` recovers.
+
     Args:
         repo_root: repository work tree root.
+        head: the commit the result was computed on (HEAD when the update started).
         head_entries: entries of HEAD (what the index and tree hold now: checked clean).
         result: merged entries, repository-relative paths.
         stages: unmerged paths -> ``{stage: (mode, sha)}``.
         scratch: private temporary folder on any filesystem.
         on_phase: optional callback ``(name)`` called as each write phase starts.
+
+    Raises:
+        RefusedError: before anything is written, when HEAD moved or a path to write
+            changed meanwhile; after the files, when another git process holds
+            ``index.lock``.
+        CookiepatcherError: writing a file failed midway (the message says so).
     """
     phase = on_phase or (lambda name: None)
     git_dir = git.git_dir(repo_root)
     changed = sorted(p for p in result if head_entries.get(p) != result[p])
     removed = sorted(p for p in head_entries if p not in result)
+    _recheck(repo_root, head, sorted({*changed, *removed, *stages}))
+    final_index = git_dir / f"cookiepatcher-final-{os.getpid()}.index"
+    work_index = git_dir / f"cookiepatcher-work-{os.getpid()}.index" if stages else final_index
+    try:
+        _write(repo_root, git_dir, head_entries, result, stages, changed, removed, final_index, work_index, phase)
+        # git's own protocol: hold index.lock while the new index replaces the old one
+        lock = git_dir / "index.lock"
+        try:
+            fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            raise RefusedError("another git process took .git/index.lock during the update; the files are written but "
+                               "the index is not: run `git checkout -- .` to go back, then update again") from None
+        os.close(fd)
+        try:
+            os.replace(final_index, lock)
+            os.replace(lock, git_dir / "index")
+        except BaseException:
+            lock.unlink(missing_ok=True)  # still ours: the second replace did not happen
+            raise
+    finally:
+        final_index.unlink(missing_ok=True)
+        work_index.unlink(missing_ok=True)
+
+
+def _recheck(repo_root: Path, head: str, paths: list[str]) -> None:
+    """Refuse when HEAD is no longer ``head`` or one of ``paths`` (repository-relative)
+    differs from HEAD in the index or on disk (a file staged at an added path included)."""
+    now = git.start(["rev-parse", "-q", "--verify", "HEAD^{commit}"], repo_root)
+    # what the clean check ran, on these paths only: `git status` compares contents where
+    # the index's stat data is stale (diff-index would list those files as changed). The
+    # paths go as literal arguments (status reads no pathspec file), a few thousand a process
+    checks = [git.start(["status", "--porcelain=v1", "-z", "--untracked-files=no", "--ignore-submodules=none",
+                         "--no-renames", "--", *paths[i:i + 2000]], repo_root, env={"GIT_LITERAL_PATHSPECS": "1"})
+              for i in range(0, len(paths), 2000)]
+    head_now = now.wait(check=False).stdout.decode().strip()
+    moved = [rec[3:].decode("utf-8", "surrogateescape") for check in checks for rec in check.wait().stdout.split(b"\0")
+             if len(rec) > 3]
+    if head_now != head:
+        raise RefusedError("HEAD moved while the update ran (a commit, reset or checkout); nothing was written: "
+                           "run the update again")
+    if moved:
+        names = ", ".join(moved[:5]) + (f" and {len(moved) - 5} more" if len(moved) > 5 else "")
+        raise RefusedError(f"changed while the update ran: {names}; nothing was written: commit or stash the "
+                           f"change, then run the update again")
+
+
+def _write(repo_root: Path, git_dir: Path, head_entries: Entries, result: Entries,
+           stages: dict[str, dict[int, tuple[str, str]]], changed: list[str], removed: list[str],
+           final_index: Path, work_index: Path, phase: Callable[[str], None]) -> None:
+    """The files of :func:`write_result`, and its new index in ``final_index``.
+
+    Both indexes are built first: ``work_index``, with every merged path at stage 0 (to
+    check files out with git's own smudge/eol rules), and ``final_index``, with
+    conflicts as stages (without conflicts they are one file)."""
     modified = [p for p in changed if p in head_entries]
     added = [p for p in changed if p not in head_entries]
-
-    # Build both indexes first: one with every merged path at stage 0 (to check files out
-    # with git's own smudge/eol rules), and the final one with conflicts as stages.
-    final_index = git_dir / f"cookiepatcher-final-{os.getpid()}.index"
-    # without conflicts the final index serves for checking out too
-    work_index = git_dir / f"cookiepatcher-work-{os.getpid()}.index" if stages else final_index
     src_index = git_dir / "index"
     for idx in {work_index, final_index}:
         if src_index.exists():
@@ -186,30 +261,20 @@ def write_result(repo_root: Path, head_entries: Entries, result: Entries,
     gone, new = set(removed), set(added)
     together = not any(parent in gone for p in added for parent in _parents(p)) and \
         not any(parent in new for p in removed for parent in _parents(p))
-    phase("write-modified")
-    if not together:
-        checkout(modified)
-    phase("write-deleted")
-    for p in removed:
-        _remove(repo_root / p, repo_root)
-    phase("write-added")
-    checkout(modified + added if together else added)
+    try:
+        phase("write-modified")
+        if not together:
+            checkout(modified)
+        phase("write-deleted")
+        for p in removed:
+            _remove(repo_root / p, repo_root)
+        phase("write-added")
+        checkout(modified + added if together else added)
+    except (git.GitError, OSError) as exc:  # a smudge filter failing (git-lfs offline), a full disk
+        reason = str(exc) if isinstance(exc, git.GitError) else f"{exc.strerror}: {exc.filename}"
+        raise CookiepatcherError(f"writing the result failed midway ({reason}); some files are written, the index is "
+                                 f"not: fix the cause, then `git checkout -- .` restores them") from None
     phase("write-index")
     if work_index != final_index:  # the stat data went to the work index: read it again
         git.run(["update-index", "-q", "--refresh"], repo_root, env={"GIT_INDEX_FILE": str(final_index)}, ok_codes=(0, 1))
-    # git's own protocol: hold index.lock while the new index replaces the old one
-    lock = git_dir / "index.lock"
-    try:
-        fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    except FileExistsError:
-        raise RefusedError("another git process took .git/index.lock during the update; the files are written but the "
-                           "index is not: run `git checkout -- .` to go back, then update again") from None
-    os.close(fd)
-    try:
-        os.replace(final_index, lock)
-        os.replace(lock, src_index)
-    finally:
-        lock.unlink(missing_ok=True)
-    if work_index != final_index:
-        work_index.unlink(missing_ok=True)
 

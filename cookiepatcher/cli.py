@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -80,7 +79,7 @@ def run() -> None:
     handler may be older, from a module a ``sitecustomize`` imported), flushes stdout and
     stderr and ends the process with the exit code (``os._exit``; 120 if output is lost,
     as Python does). Any other exception (a bug) gets Python's usual exit. SIGTERM is
-    taken as Ctrl-C (click's ``Abort``: "Aborted!", exit code 130).
+    taken as Ctrl-C (:mod:`cookiepatcher.signals`: "Aborted!", exit code 130).
     """
     import atexit
 
@@ -102,9 +101,12 @@ def run() -> None:
         os._exit(code)
 
     atexit.register(leave)
-    # SIGTERM (a cancelled CI job, `kill`) stops the command as Ctrl-C does: the temporary
-    # folders are removed and the exit code is 130, where Python's default leaves both
-    signal.signal(signal.SIGTERM, _terminated)
+    from cookiepatcher import git, signals
+
+    signals.stop_on_sigterm()  # a cancelled CI job stops the command as Ctrl-C does
+    # the project is the one found from the folder, for every git process this one starts
+    # and for template hooks too (see git.REPO_ENV_VARS)
+    git.scrub_repo_env(os.environ)
     try:
         main()
         exit_code.append(0)
@@ -114,32 +116,8 @@ def run() -> None:
             print(code, file=sys.stderr)  # what Python does with a message
         exit_code.append(0 if code is None else code if isinstance(code, int) else 1)
         raise SystemExit(exit_code[0]) from None
-
-
-def _terminated(signum: int, frame: Any) -> None:
-    """SIGTERM handler: pass the signal on to the processes this one started (a hook,
-    git), as Ctrl-C in a terminal reaches the whole foreground process group, then stop
-    as Ctrl-C does. Without the first step a running hook would hold the command up
-    until it ends: a worker thread waits for it, and the exit waits for that thread.
-
-    The children are read from ``/proc/self/task/*/children`` (Linux); where that does
-    not exist only the second step happens. Grandchildren (a hook's own processes) are
-    left to their parent, as Python's default SIGTERM leaves all of them.
-    """
-    import glob
-
-    for listing in glob.glob("/proc/self/task/*/children"):
-        try:
-            with open(listing) as f:
-                pids = [int(pid) for pid in f.read().split()]
-        except OSError:  # the thread ended meanwhile
-            continue
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGTERM)
-            except OSError:  # ended meanwhile
-                pass
-    raise KeyboardInterrupt
+    finally:
+        signals.ignore_sigterm()
 
 
 def _ask(name: str, default: Any, choices: list[Any] | None) -> Any:

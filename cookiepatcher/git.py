@@ -10,7 +10,7 @@ import functools
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -26,8 +26,23 @@ class GitError(CookiepatcherError):
     """A git command failed; the message carries git's own first error line."""
 
 
+#: variables that point git at a repository, an index or a work tree other than the one
+#: found from the folder (git sets GIT_DIR and GIT_INDEX_FILE for the hooks it runs, e.g.
+#: a pre-commit hook running `cookiepatcher check`): ignored, so that git calls on the
+#: template see the template's repository, and template hooks running git see the render
+REPO_ENV_VARS = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR", "GIT_OBJECT_DIRECTORY",
+                 "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_NAMESPACE")
+
+
+def scrub_repo_env(env: MutableMapping[str, str]) -> None:
+    """Remove :data:`REPO_ENV_VARS` from ``env`` (``os.environ`` or a copy) in place."""
+    for name in REPO_ENV_VARS:
+        env.pop(name, None)
+
+
 def _base_env(extra: Mapping[str, str] | None) -> dict[str, str]:
     env = dict(os.environ)
+    scrub_repo_env(env)
     env.update({"GIT_TERMINAL_PROMPT": "0", "GIT_PAGER": "cat", "LC_ALL": "C", "GIT_OPTIONAL_LOCKS": "0"})
     if extra:
         env.update(extra)

@@ -114,7 +114,10 @@ def _add_and_list(repo: Path, work: Path, scratch: Path, pathspec: str) -> Entri
     index = scratch / f"index-{work.name}"
     index.unlink(missing_ok=True)
     env = {"GIT_INDEX_FILE": str(index), "GIT_WORK_TREE": str(work), "GIT_DIR": str(git.git_dir(repo))}
-    git.run(["-c", "core.fileMode=true", "-c", "core.symlinks=true", "add", "-A", "-f", "--", pathspec], work, env=env)
+    # the project's sparse checkout (its patterns are for its own work tree) must not keep
+    # the render's files out
+    git.run(["-c", "core.fileMode=true", "-c", "core.symlinks=true", "-c", "core.sparseCheckout=false",
+             "add", "-A", "-f", "--", pathspec], work, env=env)
     raw = git.run(["ls-files", "-s", "-z"], work, env=env).stdout
     entries: Entries = {}
     for rec in raw.split(b"\0"):

@@ -675,15 +675,22 @@ def name_answer_keys(names: Iterable[str]) -> set[str]:
 
 def _refuse_unrenderable_answer(exc: Exception, context: dict[str, Any], answers: Mapping[str, Any] | None,
                                 default_context: Mapping[str, Any] | None, flag: str) -> None:
-    """Blame the user's answer, not the template, for a render error of cookiecutter's
+    """Blame the user's answer, not the template, for an error of cookiecutter's
     ``prompt_for_config``, which renders every answer as a Jinja template (so ``x{{y``
     fails, and a literal ``{{`` is written ``{{ '{{' }}``).
 
-    ``exc``: a ``jinja2.TemplateSyntaxError`` (then the first answer, given as
-    ``KEY=VALUE`` or in the user config's ``default_context``, that the template's Jinja
-    environment cannot parse is blamed) or cookiecutter's ``UndefinedVariableInTemplate``
-    (then the answer it names, if the user gave it as Jinja). Returns when no answer is
-    to blame (the error is the template's).
+    The answers looked at are those the user gave (``KEY=VALUE``, or the user config's
+    ``default_context``) to questions cookiecutter renders: the template's, except
+    private ``_x`` ones; in a dict or list answer, every text inside. ``exc``:
+
+    - a ``jinja2.TemplateSyntaxError`` (an unknown filter included): the first such answer
+      the template's Jinja environment cannot compile is blamed;
+    - cookiecutter's ``UndefinedVariableInTemplate``: the answer it names, if the user
+      gave it with Jinja syntax;
+    - any other error (``{{ 1/0 }}``): the first answer with Jinja syntax whose render
+      fails with the same type of error.
+
+    Returns when no answer is to blame (the error is the template's).
 
     Raises:
         RefusedError: naming the answer, Jinja's reason and the way out.
@@ -691,27 +698,53 @@ def _refuse_unrenderable_answer(exc: Exception, context: dict[str, Any], answers
     import jinja2
     from cookiecutter.utils import create_env_with_context
 
-    given = {**(default_context or {}), **(answers or {})}
+    questions = context["cookiecutter"]
+    given = {k: v for k, v in {**(default_context or {}), **(answers or {})}.items()
+             if k in questions and (not k.startswith("_") or k.startswith("__"))}
+    env = create_env_with_context(context)  # prompt_for_config's: the template's delimiters and extensions
+    marks = (env.variable_start_string, env.block_start_string, env.comment_start_string)
+
+    def texts(value: Any) -> Iterator[str]:
+        if isinstance(value, str):
+            yield value
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                yield from texts(k)
+                yield from texts(v)
+        elif isinstance(value, list):
+            for v in value:
+                yield from texts(v)
+
+    def failure(text: str) -> Exception | None:
+        try:
+            template = env.from_string(text)
+            if not isinstance(exc, jinja2.TemplateSyntaxError):
+                template.render(cookiecutter=questions)
+        except Exception as err:  # noqa: BLE001 - compared with exc below
+            return err
+        return None
+
     key = why = None
-    if isinstance(exc, jinja2.TemplateSyntaxError):
-        env = create_env_with_context(context)  # prompt_for_config's: the template's delimiters and extensions
+    if isinstance(exc, jinja2.TemplateSyntaxError) or not hasattr(exc, "error"):
         for name, value in given.items():
-            try:
-                env.parse(value) if isinstance(value, str) else None
-            except jinja2.TemplateSyntaxError as err:
-                key, why = name, err.message.rstrip(".")
+            for text in texts(value):
+                err = failure(text) if any(mark in text for mark in marks) else None
+                if err is not None and isinstance(err, type(exc)):
+                    key, why = name, str(getattr(err, "message", None) or err).rstrip(".")
+                    break
+            if key is not None:
                 break
-    else:
+    else:  # UndefinedVariableInTemplate: "Unable to render variable 'KEY'"
         named = re.fullmatch(r"Unable to render variable '(.*)'", str(getattr(exc, "message", "")))
-        value = given.get(named.group(1)) if named else None
-        if isinstance(value, str) and any(mark in value for mark in ("{{", "{%", "{#")):
-            key, why = named.group(1), getattr(getattr(exc, "error", None), "message", None)
+        if named and any(mark in text for text in texts(given.get(named.group(1))) for mark in marks):
+            key, why = named.group(1), getattr(exc.error, "message", None)
     if key is None:
         return
     where = f"{flag}{key}=NEW" if answers and key in answers else f"{flag}{key}=NEW or in your user config"
+    start, end = env.variable_start_string, env.variable_end_string
     raise RefusedError(f"answer {printable(key)}={printable(repr(given[key]))} does not render"
                        f"{f' ({why})' if why else ''}: cookiecutter renders answers as Jinja templates, so a literal "
-                       f"{{{{ is written {{{{ '{{{{' }}}}; change it with {where}") from None
+                       f"{start} is written {start} '{start}' {end}; change it with {where}") from None
 
 
 def check_path_answers(template_dir: Path, answers: Mapping[str, Any], answer_flag: str = "--set ", *,
@@ -870,6 +903,11 @@ def render(
                 except (jinja2.TemplateSyntaxError, UndefinedVariableInTemplate) as exc:
                     _refuse_unrenderable_answer(exc, context, answers, default_context, flag)
                     raise
+                except (ArithmeticError, TypeError, LookupError, AttributeError) as exc:
+                    # an answer's (or a default's) Jinja failing in Python: {{ 1/0 }}, an
+                    # {% include %} without a loader (not prompts' EOFError or Abort: exit 130)
+                    _refuse_unrenderable_answer(exc, context, answers, default_context, flag)
+                    raise TemplateError(f"template render failed: {type(exc).__name__}: {exc}; fix the template") from None
             context["cookiecutter"].update(values)
             # the answers the record keeps, and their names (from the template's defaults, the
             # user's config, a prompt or a JSON answer); a private value is written only by

@@ -486,15 +486,18 @@ def test_log_handlers_set_up_before_the_program_are_flushed_at_exit(tmp_path):
 @pytest.mark.skipif(os.name != "posix", reason="SIGTERM")
 def test_a_terminated_update_stops_as_ctrl_c_does(tmp_path, make_template):
     """A cancelled CI job gets SIGTERM: the update exits 130, as for Ctrl-C, removes its
-    temporary folders and leaves the project as it was."""
+    temporary folders, stops the running hook and what the hook started, and leaves the
+    project as it was."""
     import signal
     import time
 
     pids = tmp_path / "hook.pids"
-    hook = ("import os, time\n"
+    # the hook starts a program of its own (npm install, ...), which holds the job's output too
+    hook = ("import os, subprocess\n"
             "if os.environ.get('COOKIEPATCHER_RENDER') == 'upgrade':\n"
-            f"    open({str(pids)!r}, 'a').write(f'{{os.getpid()}}\\n')\n"
-            "    time.sleep(30)\n")
+            "    child = subprocess.Popen(['sleep', '30'])\n"
+            f"    open({str(pids)!r}, 'a').write(f'{{os.getpid()}}\\n{{child.pid}}\\n')\n"
+            "    child.wait()\n")
     tpl = make_template(tmp_path, {"v1": {"a.txt": "one\n"}, "v2": {"a.txt": "two\n"}},
                         hooks={"post_gen_project.py": hook})
     project = generate(tpl, "v1")
@@ -506,7 +509,8 @@ def test_a_terminated_update_stops_as_ctrl_c_does(tmp_path, make_template):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 60
-        while not pids.exists() and proc.poll() is None and time.monotonic() < deadline:
+        while (not pids.exists() or len(pids.read_text().split()) < 2) and proc.poll() is None \
+                and time.monotonic() < deadline:
             time.sleep(0.05)
         assert pids.exists(), proc.communicate()
         proc.send_signal(signal.SIGTERM)
@@ -527,7 +531,7 @@ def test_a_terminated_update_stops_as_ctrl_c_does(tmp_path, make_template):
                 pass
     assert proc.returncode == 130, err
     assert err.splitlines()[-1] == "Aborted!"
-    assert hooks_alive == [], "the running hook outlived the command"
+    assert hooks_alive == [], "the running hook (or its own process) outlived the command"
     assert snapshot(project) == before
     assert list(tmp.iterdir()) == [], "temporary folders left behind"
 

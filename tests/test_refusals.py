@@ -221,6 +221,51 @@ def test_merge_in_progress(two_versions):
     assert_refused(project, ["update", "--checkout", "v2", "--no-input"], "merge")
 
 
+def _revert_in_progress(project: Path) -> None:
+    write(project / "app.txt", "a\nmine\n")
+    commit_all(project, "mine")
+    write(project / "app.txt", "a\nmine\nmore\n")
+    commit_all(project, "more")
+    git(project, "revert", "--no-edit", "HEAD~1", check=False)  # conflicts: REVERT_HEAD stays
+    git(project, "checkout", "HEAD", "--", "app.txt")  # a clean tree, the revert still in progress
+
+
+def _bisect(project: Path) -> None:
+    write(project / "other.txt", "1\n")
+    commit_all(project, "one")
+    git(project, "bisect", "start", "HEAD", "HEAD~1")
+
+
+@pytest.mark.parametrize("state", [_revert_in_progress, _bisect])
+def test_a_revert_or_bisect_in_progress_is_refused(two_versions, state):
+    """The update would be committed with the revert (as 'Revert ...'), dropped by its
+    --abort, or computed on the bisect's commit and carried to the branch by its reset."""
+    project = generate(two_versions, "v1")
+    state(project)
+    assert_refused(project, ["update", "--checkout", "v2", "--no-input"], "revert or bisect is in progress",
+                   "finish or abort it")
+
+
+def test_a_paused_sequence_of_cherry_picks_is_refused(two_versions):
+    project = generate(two_versions, "v1")
+    gd = Path(git(project, "rev-parse", "--absolute-git-dir").strip())
+    (gd / "sequencer").mkdir()  # what a multi-commit cherry-pick or revert leaves between its stops
+    (gd / "sequencer" / "todo").write_text("pick 0000000 two\n")
+    assert_refused(project, ["update", "--checkout", "v2", "--no-input"], "in progress")
+
+
+def test_files_left_out_by_a_sparse_checkout_get_sparse_advice(two_versions):
+    """Clearing skip-worktree by hand (the advice for hand-set flags) would show the files a
+    sparse checkout left off disk as deleted, and a commit would delete them."""
+    project = generate(two_versions, "v1")
+    write(project / "docs" / "guide.md", "guide\n")
+    commit_all(project, "docs")
+    git(project, "sparse-checkout", "set", "--no-cone", "/*", "!/docs/")
+    message = assert_refused(project, ["update", "--checkout", "v2", "--no-input"], "outside the sparse checkout",
+                             "docs/guide.md", "git sparse-checkout disable")
+    assert "no-skip-worktree" not in message
+
+
 def test_record_not_committed(two_versions, tmp_path):
     project = generate(two_versions, "v1", init_git=False)
     git(project, "init", "-q")
@@ -406,6 +451,8 @@ def test_create_with_an_answer_outside_a_choice_points_to_key_value_not_set(tmp_
 @pytest.mark.parametrize(("answer", "why"), [
     ("note=x{{y", "unexpected end of template, expected 'end of print statement'"),
     ("note={{ cookiecutter.nope }}", "'collections.OrderedDict object' has no attribute 'nope'"),
+    ("note={{ x|nosuchfilter }}", "No filter named 'nosuchfilter'"),  # an error of compiling, not parsing
+    ("note={{ 1/0 }}", "division by zero"),  # an error in Python (was a traceback and exit 1)
 ])
 def test_create_blames_an_answer_that_does_not_render_not_the_template(tmp_path, make_template, answer, why):
     """cookiecutter renders every answer as a Jinja template; an answer that fails is the
@@ -421,12 +468,32 @@ def test_create_blames_an_answer_that_does_not_render_not_the_template(tmp_path,
     assert not (tmp_path / "out").exists()
 
 
-def test_create_still_blames_the_template_for_a_default_that_does_not_render(tmp_path, make_template):
+@pytest.mark.parametrize("note", ["x{{y", "{{ 1/0 }}"])
+def test_create_still_blames_the_template_for_a_default_that_does_not_render(tmp_path, make_template, note):
+    """Even when the user gave Jinja that does not render to a question cookiecutter does
+    not render (a private _x one), or in the user config to a question the template does
+    not have."""
     tpl = make_template(tmp_path, {"v1": {"README.md": "{{ cookiecutter.note }}\n"}},
-                        cookiecutter_json={"project_name": "Demo", "project_slug": "demo", "note": "x{{y"})
-    proc = run_cli("create", tpl.location, "--no-input", "--output-dir", tmp_path / "out", "project_name=Fine", cwd=tmp_path)
+                        cookiecutter_json={"project_name": "Demo", "project_slug": "demo", "note": note, "_x": "raw"})
+    config = tmp_path / "config.yaml"
+    config.write_text("default_context:\n  unrelated: '{{.Name}}'\n")
+    proc = run_cli("create", tpl.location, "--no-input", "--config-file", config, "--output-dir", tmp_path / "out",
+                   "project_name=Fine", "_x=a{{b", cwd=tmp_path)
     assert proc.returncode == 2, proc.stderr
-    assert proc.stderr.splitlines()[-1].endswith("; fix the template") and "answer" not in proc.stderr
+    [line] = proc.stderr.splitlines()
+    assert line.endswith("; fix the template") and "answer" not in line, line
+
+
+def test_create_blames_an_answer_in_the_templates_own_delimiters(tmp_path, make_template):
+    tpl = make_template(tmp_path, {"v1": {"README.md": "[[ cookiecutter.note ]]\n"}},
+                        cookiecutter_json={"project_name": "Demo", "project_slug": "demo", "note": "n",
+                                           "_jinja2_env_vars": {"variable_start_string": "[[", "variable_end_string": "]]"}})
+    proc = run_cli("create", tpl.location, "--no-input", "--output-dir", tmp_path / "out", "note=[[ cookiecutter.nope ]]",
+                   cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    [line] = proc.stderr.splitlines()
+    assert "answer note='[[ cookiecutter.nope ]]' does not render" in line
+    assert "so a literal [[ is written [[ '[[' ]]; change it with note=NEW" in line
 
 
 def test_create_blames_a_user_config_default_that_does_not_render(tmp_path, make_template):
@@ -754,3 +821,142 @@ def test_jinja_syntax_from_an_answer_in_the_project_folder_name_blames_the_answe
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.rstrip().endswith("holds Jinja syntax, which cookiecutter renders in the path of every folder "
                                          "it writes; check the answers used in its name")
+
+
+# -- changes made while an update runs, filters, the environment ------------------------------
+
+def _update_with(project: Path, during_merge) -> Exception | None:
+    """Run an update to v2 through the public API, calling ``during_merge()`` when the
+    merge starts (after the clean check, before anything is written); return the error."""
+    from cookiepatcher.update import update_project
+
+    def on_phase(name: str) -> None:
+        if name == "merge":
+            during_merge()
+
+    try:
+        update_project(project, checkout="v2", no_input=True, on_phase=on_phase)
+    except Exception as exc:  # noqa: BLE001 - the caller checks what it is
+        return exc
+    return None
+
+
+def _no_leftovers(project: Path) -> None:
+    gd = Path(git(project, "rev-parse", "--absolute-git-dir").strip())
+    assert not (gd / "index.lock").exists()
+    assert [p.name for p in gd.iterdir() if p.name.startswith("cookiepatcher-")] == []
+
+
+def test_an_edit_saved_while_the_update_runs_is_not_overwritten(two_versions):
+    """An editor's autosave between the clean check and the write: refused, the edit kept."""
+    from cookiepatcher.errors import RefusedError
+
+    project = generate(two_versions, "v1")
+    index = (Path(git(project, "rev-parse", "--absolute-git-dir").strip()) / "index").read_bytes()
+    error = _update_with(project, lambda: write(project / "README.md", "# saved by my editor\n"))
+    assert isinstance(error, RefusedError) and "changed while the update ran: README.md" in str(error), error
+    assert "nothing was written" in str(error)
+    assert (project / "README.md").read_text() == "# saved by my editor\n"
+    assert not (project / "NEW.md").exists() and (project / "app.txt").read_text() == "a\n"
+    assert (Path(git(project, "rev-parse", "--absolute-git-dir").strip()) / "index").read_bytes() == index
+    _no_leftovers(project)
+
+
+def test_a_file_staged_meanwhile_at_a_path_the_update_adds_is_not_overwritten(two_versions):
+    from cookiepatcher.errors import RefusedError
+
+    project = generate(two_versions, "v1")
+
+    def stage() -> None:
+        write(project / "NEW.md", "my own\n")
+        git(project, "add", "NEW.md")
+
+    error = _update_with(project, stage)
+    assert isinstance(error, RefusedError) and "NEW.md" in str(error), error
+    assert (project / "NEW.md").read_text() == "my own\n"
+    assert git(project, "diff", "--cached", "--name-only") == "NEW.md\n"
+    _no_leftovers(project)
+
+
+def test_a_commit_made_while_the_update_runs_is_not_undone(two_versions):
+    """The result was computed on the old HEAD: written over the new one, the next commit
+    would revert the user's commit."""
+    from cookiepatcher.errors import RefusedError
+
+    project = generate(two_versions, "v1")
+
+    def commit() -> None:
+        write(project / "other.txt", "committed meanwhile\n")
+        commit_all(project, "meanwhile")
+
+    error = _update_with(project, commit)
+    assert isinstance(error, RefusedError) and "HEAD moved while the update ran" in str(error), error
+    assert git(project, "status", "--porcelain") == ""
+    assert git(project, "log", "-1", "--format=%s") == "meanwhile\n"
+    _no_leftovers(project)
+
+
+def test_an_untracked_file_that_only_a_clean_filter_makes_equal_blocks(two_versions):
+    """The untracked file's own bytes decide: through an output-stripping clean filter
+    (nbstripout-like) different content hashes alike, and would have been overwritten."""
+    project = generate(two_versions, "v1")
+    write(project / ".gitattributes", "*.md filter=strip\n")
+    commit_all(project, "attributes")
+    git(project, "config", "filter.strip.clean", "sed '/^#output/d'")
+    git(project, "config", "filter.strip.smudge", "cat")
+    write(project / "NEW.md", "new\n#output: three hours of results\n")
+    assert_refused(project, ["update", "--checkout", "v2", "--no-input"], "would be overwritten", "NEW.md")
+
+
+def test_a_smudge_filter_failing_midway_is_reported_as_a_partial_write(two_versions):
+    """git-lfs without its server: checkout fails after the write began. The message must
+    not claim that nothing changed."""
+    project = generate(two_versions, "v1")
+    write(project / ".gitattributes", "*.md filter=half\n")
+    commit_all(project, "attributes")
+    git(project, "config", "filter.half.required", "true")
+    git(project, "config", "filter.half.clean", "cat")
+    git(project, "config", "filter.half.smudge", "false")
+    proc = run_cli("update", "--checkout", "v2", "--no-input", cwd=project)
+    assert proc.returncode == 2
+    [line] = proc.stderr.splitlines()
+    assert "writing the result failed midway" in line and "some files are written, the index is not" in line, line
+    assert "git checkout -- ." in line
+    assert git(project, "diff", "--cached", "--name-only") == ""  # the index as before
+    _no_leftovers(project)
+
+
+def test_git_dir_in_the_environment_is_ignored(two_versions):
+    """git sets GIT_DIR (and GIT_INDEX_FILE) for the hooks it runs: `cookiepatcher check`
+    in a pre-commit hook, or an update run from one, must still read the template's own
+    repository, and find the project from the folder."""
+    project = generate(two_versions, "v1")
+    gd = git(project, "rev-parse", "--absolute-git-dir").strip()
+    env = {"GIT_DIR": gd, "GIT_INDEX_FILE": str(Path(gd) / "index")}
+    check = run_cli("check", "--checkout", "v2", cwd=project, env=env)
+    assert check.returncode == 1 and "no ref" not in check.stderr, (check.stdout, check.stderr)
+    proc = run_cli("update", "--checkout", "v2", "--no-input", cwd=project, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert (project / "NEW.md").read_text() == "new\n"
+
+
+def test_a_sparse_checkout_around_the_project_does_not_hide_its_renders(tmp_path, make_template):
+    """In a monorepo checked out sparsely to the service's folder, the renders (hashed
+    through the repository: a template with hooks renders in full) are outside its sparse
+    patterns; they must still count."""
+    # (files in folders: a cone-mode sparse checkout keeps every top-level file)
+    tpl = make_template(tmp_path, {"v1": {"README.md": README, "src/app.txt": "a\n"},
+                                   "v2": {"README.md": README, "src/app.txt": "a\nb\n", "src/NEW.md": "new\n"}},
+                        hooks={"post_gen_project.py": "print('hook ran')\n"})
+    mono = tmp_path / "mono"
+    project = generate(tpl, "v1", output_dir=mono, init_git=False)
+    write(mono / "other" / "o.txt", "o\n")
+    git(mono, "init", "-q")
+    commit_all(mono, "monorepo")
+    git(mono, "sparse-checkout", "set", project.name)
+    git(mono, "config", "core.autocrlf", "input")  # the renders are then hashed by `git add`
+    diff = run_cli("diff", cwd=project)
+    assert diff.returncode == 0, diff.stderr
+    proc = run_cli("update", "--checkout", "v2", "--no-input", cwd=project, env={"COOKIEPATCHER_RENDER_CACHE": "0"})
+    assert proc.returncode == 0, proc.stderr
+    assert (project / "src" / "NEW.md").read_text() == "new\n" and not (mono / "other").exists()
