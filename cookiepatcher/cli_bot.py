@@ -66,9 +66,22 @@ def _open(forge_kind: str | None, base_url: str | None, token_env: str | None, r
 
 def _label_options(fn: _Fn) -> _Fn:
     """``--label`` (repeatable) and ``--conflict-label``, shared by ``pr`` and ``fleet``."""
-    fn = click.option("--conflict-label", default="cookiepatcher:conflicts", show_default=True,
+    fn = click.option("--conflict-label", default="cookiepatcher:conflicts", show_default=True, callback=_check_labels,
                       help="Label added while there are conflicts.")(fn)
-    return click.option("--label", "labels", multiple=True, help="Label for the request (repeatable; default: cookiepatcher).")(fn)
+    return click.option("--label", "labels", multiple=True, callback=_check_labels,
+                        help="Label for the request (repeatable; default: cookiepatcher).")(fn)
+
+
+def _check_labels(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """Refuse a label name the forges cannot keep as given: an empty one, or one holding a
+    comma (GitLab's API takes labels as one comma-separated text, so ``needs,merge``
+    would become two labels, and the bot would never find its conflict label to remove)."""
+    for label in value if isinstance(value, tuple) else (value,):
+        if not label.strip():
+            raise click.BadParameter("a label name cannot be empty")
+        if "," in label:
+            raise click.BadParameter(f"label {label!r} holds a comma, which GitLab reads as two labels; choose a name without one")
+    return value
 
 
 @click.command("pr")

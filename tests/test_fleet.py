@@ -234,6 +234,23 @@ def test_fleet_passes_its_labels_to_every_request(tmp_path: Path, fake: FakeForg
     assert sorted(clash.labels) == ["-deps", "needs-hands", "platform"]
 
 
+@pytest.mark.parametrize(("command", "option", "value", "words"), [
+    ("fleet", "--label", "", "a label name cannot be empty"),
+    ("fleet", "--conflict-label", "needs,merge", "holds a comma, which GitLab reads as two labels"),
+    ("pr", "--label", " ", "a label name cannot be empty"),
+    ("pr", "--conflict-label", "a,b", "holds a comma"),
+])
+def test_label_names_the_forges_cannot_keep_are_refused(tmp_path: Path, command: str, option: str, value: str,
+                                                         words: str) -> None:
+    listing = tmp_path / "repos.txt"
+    listing.write_text("org/a\n")
+    args = ["--repos", str(listing)] if command == "fleet" else []
+    result = CliRunner().invoke(main, [command, *args, "--dry-run", option, value])
+    assert result.exit_code == 2
+    [line] = result.output.splitlines()
+    assert line.startswith(f"cookiepatcher: error: Invalid value for '{option}'") and words in line, line
+
+
 def test_fleet_plan_from_an_organisation(tmp_path: Path, fake: FakeForge) -> None:
     for name in ("b", "a"):
         bare = tmp_path / f"{name}.git"
