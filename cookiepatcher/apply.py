@@ -170,11 +170,13 @@ def write_result(repo_root: Path, head: str, head_entries: Entries, result: Entr
     git_dir = git.git_dir(repo_root)
     changed = sorted(p for p in result if head_entries.get(p) != result[p])
     removed = sorted(p for p in head_entries if p not in result)
-    _recheck(repo_root, head, sorted({*changed, *removed, *stages}))
+    # the re-check's git processes run while the new indexes are built
+    recheck = _start_recheck(repo_root, head, sorted({*changed, *removed, *stages}))
     final_index = git_dir / f"cookiepatcher-final-{os.getpid()}.index"
     work_index = git_dir / f"cookiepatcher-work-{os.getpid()}.index" if stages else final_index
     try:
-        _write(repo_root, git_dir, head_entries, result, stages, changed, removed, final_index, work_index, phase)
+        _write(repo_root, git_dir, head_entries, result, stages, changed, removed, final_index, work_index, recheck,
+               phase)
         # git's own protocol: hold index.lock while the new index replaces the old one
         lock = git_dir / "index.lock"
         try:
@@ -194,9 +196,14 @@ def write_result(repo_root: Path, head: str, head_entries: Entries, result: Entr
         work_index.unlink(missing_ok=True)
 
 
-def _recheck(repo_root: Path, head: str, paths: list[str]) -> None:
-    """Refuse when HEAD is no longer ``head`` or one of ``paths`` (repository-relative)
-    differs from HEAD in the index or on disk (a file staged at an added path included)."""
+def _start_recheck(repo_root: Path, head: str, paths: list[str]) -> Callable[[], None]:
+    """Start checking that HEAD is still ``head`` and that none of ``paths``
+    (repository-relative) differs from HEAD in the index or on disk (a file staged at an
+    added path included); the returned function waits and refuses.
+
+    Raises:
+        RefusedError: from the returned function, naming what changed.
+    """
     now = git.start(["rev-parse", "-q", "--verify", "HEAD^{commit}"], repo_root)
     # what the clean check ran, on these paths only: `git status` compares contents where
     # the index's stat data is stale (diff-index would list those files as changed). The
@@ -204,26 +211,31 @@ def _recheck(repo_root: Path, head: str, paths: list[str]) -> None:
     checks = [git.start(["status", "--porcelain=v1", "-z", "--untracked-files=no", "--ignore-submodules=none",
                          "--no-renames", "--", *paths[i:i + 2000]], repo_root, env={"GIT_LITERAL_PATHSPECS": "1"})
               for i in range(0, len(paths), 2000)]
-    head_now = now.wait(check=False).stdout.decode().strip()
-    moved = [rec[3:].decode("utf-8", "surrogateescape") for check in checks for rec in check.wait().stdout.split(b"\0")
-             if len(rec) > 3]
-    if head_now != head:
-        raise RefusedError("HEAD moved while the update ran (a commit, reset or checkout); nothing was written: "
-                           "run the update again")
-    if moved:
-        names = ", ".join(moved[:5]) + (f" and {len(moved) - 5} more" if len(moved) > 5 else "")
-        raise RefusedError(f"changed while the update ran: {names}; nothing was written: commit or stash the "
-                           f"change, then run the update again")
+
+    def verify() -> None:
+        head_now = now.wait(check=False).stdout.decode().strip()
+        moved = [rec[3:].decode("utf-8", "surrogateescape") for check in checks
+                 for rec in check.wait().stdout.split(b"\0") if len(rec) > 3]
+        if head_now != head:
+            raise RefusedError("HEAD moved while the update ran (a commit, reset or checkout); nothing was written: "
+                               "run the update again")
+        if moved:
+            names = ", ".join(moved[:5]) + (f" and {len(moved) - 5} more" if len(moved) > 5 else "")
+            raise RefusedError(f"changed while the update ran: {names}; nothing was written: commit or stash the "
+                               f"change, then run the update again")
+
+    return verify
 
 
 def _write(repo_root: Path, git_dir: Path, head_entries: Entries, result: Entries,
            stages: dict[str, dict[int, tuple[str, str]]], changed: list[str], removed: list[str],
-           final_index: Path, work_index: Path, phase: Callable[[str], None]) -> None:
+           final_index: Path, work_index: Path, recheck: Callable[[], None], phase: Callable[[str], None]) -> None:
     """The files of :func:`write_result`, and its new index in ``final_index``.
 
     Both indexes are built first: ``work_index``, with every merged path at stage 0 (to
     check files out with git's own smudge/eol rules), and ``final_index``, with
-    conflicts as stages (without conflicts they are one file)."""
+    conflicts as stages (without conflicts they are one file). Then ``recheck()`` runs
+    (it may refuse), and the files are written."""
     modified = [p for p in changed if p in head_entries]
     added = [p for p in changed if p not in head_entries]
     src_index = git_dir / "index"
@@ -245,6 +257,7 @@ def _write(repo_root: Path, git_dir: Path, head_entries: Entries, result: Entrie
         conflict_lines += [f"{mode} {sha} {n}\t{p}\0" for n, (mode, sha) in sorted(st.items())]
     final_blob = blob + "".join(conflict_lines).encode("utf-8", "surrogateescape")
     git.run(["update-index", "-z", "--index-info"], repo_root, env={"GIT_INDEX_FILE": str(final_index)}, input=final_blob)
+    recheck()
 
     def checkout(paths: list[str]) -> None:
         paths = [p for p in paths if result[p][0] != "160000"]  # submodules: index only
