@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from cookiepatcher import git
+from cookiepatcher.answers import printable
 from cookiepatcher.errors import CookiepatcherError, RefusedError
 from cookiepatcher.merge import Entries
 
@@ -35,41 +36,49 @@ def start_clean_check(repo_root: Path, prefix: str) -> Callable[[], None]:
             up to five).
     """
     gd = git.git_dir(repo_root)
-    # what `git status` reports as in progress (a paused multi-commit cherry-pick or revert
-    # keeps only "sequencer"); the update would be committed as part of it, or dropped by its --abort
-    if any((gd / m).exists() for m in ("MERGE_HEAD", "REBASE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD", "rebase-merge",
-                                       "rebase-apply", "sequencer", "BISECT_START")):
-        raise RefusedError("a merge, rebase, cherry-pick, revert or bisect is in progress; finish or abort it before updating")
+    _refuse_operation_in_progress(gd)
     if (gd / "index.lock").exists():
         raise RefusedError("another git process is using this repository (.git/index.lock exists); wait for it, or remove the lock if no git runs")
     # git status does not see edits hidden by these flags; git merge refuses to touch them
     listing = git.start(["ls-files", "-v", "--", prefix or "."], repo_root)
     status = git.start(["status", "--porcelain=v1", "-z", "--untracked-files=no", "--ignore-submodules=none",
                         "--", prefix or "."], repo_root)
-    sparse = (gd / "info" / "sparse-checkout").exists()
-    return lambda: _verify_clean(listing, status, prefix, sparse)
+    return lambda: _verify_clean(repo_root, listing, status, prefix)
 
 
-def _verify_clean(listing: git.Started, status: git.Started, prefix: str, sparse: bool = False) -> None:
+#: what `git status` reports as in progress (a paused multi-commit cherry-pick or revert
+#: keeps only "sequencer"): an update would be committed as part of it, dropped by its
+#: --abort, or computed on a bisect's commit
+_IN_PROGRESS = ("MERGE_HEAD", "REBASE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD", "rebase-merge", "rebase-apply",
+                "sequencer", "BISECT_START")
+
+
+def _refuse_operation_in_progress(git_dir: Path) -> None:
+    if any((git_dir / name).exists() for name in _IN_PROGRESS):
+        raise RefusedError("a merge, rebase, cherry-pick, revert or bisect is in progress; finish or abort it before updating")
+
+
+def _verify_clean(repo_root: Path, listing: git.Started, status: git.Started, prefix: str) -> None:
     raw = status.wait().stdout
     tags = [(ln[:1], ln[2:]) for ln in listing.wait().stdout.decode("utf-8", "surrogateescape").splitlines()
             if ln[:1] == "S" or ln[:1].islower()]
     flagged = [path for _tag, path in tags]
-    if flagged and sparse and all(tag == "S" for tag, _path in tags):
+    if flagged and all(tag == "S" for tag, _path in tags) and \
+            git.run(["config", "--bool", "core.sparseCheckout"], repo_root, ok_codes=(0, 1)).stdout.strip() == b"true":
         # skip-worktree set by a sparse checkout: clearing the bits by hand would show the
         # files left off disk as deleted (and a commit would delete them)
-        names = ", ".join(f[len(prefix):] for f in flagged[:5])
+        names = ", ".join(printable(f[len(prefix):]) for f in flagged[:5])
         raise RefusedError(f"files outside the sparse checkout: {names}; run `git sparse-checkout disable` (or "
                            f"`git sparse-checkout add` their folders), then update")
     if flagged:
-        names = ", ".join(f[len(prefix):] for f in flagged[:5])
+        names = ", ".join(printable(f[len(prefix):]) for f in flagged[:5])
         raise RefusedError(f"files marked assume-unchanged or skip-worktree: {names}; clear the flag "
                            f"(`git update-index --no-assume-unchanged FILE` and `git update-index --no-skip-worktree FILE`: "
                            f"git applies only the last of such flags in one command) and commit, then update")
     dirty = [rec[3:].decode("utf-8", "surrogateescape") for rec in raw.split(b"\0") if rec and rec[:2] != b"??" and len(rec) > 3]
     if dirty:
-        names = ", ".join(d[len(prefix):] for d in dirty[:5]) + (f" and {len(dirty) - 5} more" if len(dirty) > 5 else "")
-        unmerged = [rec[3:].decode("utf-8", "surrogateescape")[len(prefix):] for rec in raw.split(b"\0")
+        names = ", ".join(printable(d[len(prefix):]) for d in dirty[:5]) + (f" and {len(dirty) - 5} more" if len(dirty) > 5 else "")
+        unmerged = [printable(rec[3:].decode("utf-8", "surrogateescape")[len(prefix):]) for rec in raw.split(b"\0")
                     if rec[:2] in (b"UU", b"AA", b"DU", b"UD", b"AU", b"UA", b"DD")]
         if unmerged:
             raise RefusedError(f"unresolved conflicts in {', '.join(unmerged[:5])}; resolve them and commit before updating")
@@ -119,7 +128,7 @@ def check_untracked(repo_root: Path, creates: list[str], entries: Entries, remov
         if in_the_way(path):
             blocked.append(path)
     if blocked:
-        names = ", ".join(sorted(set(blocked))[:5])
+        names = ", ".join(printable(b) for b in sorted(set(blocked))[:5])
         raise RefusedError(f"untracked or ignored files would be overwritten: {names}; move or commit them, then run the update again")
 
 
@@ -141,15 +150,18 @@ def _remove(path: Path, root: Path) -> None:
 
 def write_result(repo_root: Path, head: str, head_entries: Entries, result: Entries,
                  stages: dict[str, dict[int, tuple[str, str]]], scratch: Path,
-                 on_phase=None) -> None:
+                 on_phase=None, prefix: str = "") -> None:
     """Make the working tree and index hold ``result`` (plus ``stages`` as conflicts).
 
-    First it checks again what the clean check saw when the update started, since the
-    render and merge in between may take seconds: HEAD is still ``head``, and every path
-    the update writes or deletes is unchanged from HEAD in the index and on disk (an
-    editor's save, a ``git add``, a commit meanwhile). Then, as ``git merge`` does, it
-    writes at once; ``index.lock`` is taken (git's protocol) only to replace the index,
-    so a killed update leaves no lock and ``git checkout -- .`` recovers.
+    As ``git merge`` does, it holds the repository's ``index.lock`` from before it reads
+    the index until the new index replaces it (git's protocol: other git commands that
+    write the index fail meanwhile instead of being undone). Under the lock it checks
+    again what the update checked when it started, since the render and merge in between
+    may take seconds: no merge, rebase, ... in progress, HEAD still ``head``, every path
+    the update writes or deletes unchanged from HEAD in the index and on disk (an
+    editor's save, a ``git add``), and no untracked file at a path it adds. Then it
+    writes at once. A killed update leaves the lock (as git does): remove it, then
+    ``git checkout -- .`` restores the files.
 
     Args:
         repo_root: repository work tree root.
@@ -159,44 +171,50 @@ def write_result(repo_root: Path, head: str, head_entries: Entries, result: Entr
         stages: unmerged paths -> ``{stage: (mode, sha)}``.
         scratch: private temporary folder on any filesystem.
         on_phase: optional callback ``(name)`` called as each write phase starts.
+        prefix: the project folder (``""`` or ending in ``/``), left out of the paths
+            that messages name.
 
     Raises:
-        RefusedError: before anything is written, when HEAD moved or a path to write
-            changed meanwhile; after the files, when another git process holds
-            ``index.lock``.
+        RefusedError: before anything is written: ``index.lock`` exists, or what the
+            update checked at its start no longer holds.
         CookiepatcherError: writing a file failed midway (the message says so).
     """
     phase = on_phase or (lambda name: None)
     git_dir = git.git_dir(repo_root)
     changed = sorted(p for p in result if head_entries.get(p) != result[p])
     removed = sorted(p for p in head_entries if p not in result)
-    # the re-check's git processes run while the new indexes are built
-    recheck = _start_recheck(repo_root, head, sorted({*changed, *removed, *stages}))
+    lock = git_dir / "index.lock"
+    try:
+        fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        raise RefusedError("another git process is using this repository (.git/index.lock exists); nothing was "
+                           "written: wait for it (or remove the lock if no git runs), then update again") from None
+    os.close(fd)
     final_index = git_dir / f"cookiepatcher-final-{os.getpid()}.index"
     work_index = git_dir / f"cookiepatcher-work-{os.getpid()}.index" if stages else final_index
+    locked = True
     try:
-        _write(repo_root, git_dir, head_entries, result, stages, changed, removed, final_index, work_index, recheck,
+        _refuse_operation_in_progress(git_dir)
+        # the re-check's git processes run while the new indexes are built
+        recheck = _start_recheck(repo_root, head, sorted({*changed, *removed, *stages}), prefix)
+
+        def checks() -> None:
+            recheck()
+            check_untracked(repo_root, [p for p in changed if p not in head_entries], result, set(removed))
+
+        _write(repo_root, git_dir, head_entries, result, stages, changed, removed, final_index, work_index, checks,
                phase)
-        # git's own protocol: hold index.lock while the new index replaces the old one
-        lock = git_dir / "index.lock"
-        try:
-            fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except FileExistsError:
-            raise RefusedError("another git process took .git/index.lock during the update; the files are written but "
-                               "the index is not: run `git checkout -- .` to go back, then update again") from None
-        os.close(fd)
-        try:
-            os.replace(final_index, lock)
-            os.replace(lock, git_dir / "index")
-        except BaseException:
-            lock.unlink(missing_ok=True)  # still ours: the second replace did not happen
-            raise
+        os.replace(final_index, lock)
+        os.replace(lock, git_dir / "index")
+        locked = False
     finally:
+        if locked:  # (once the new index replaced it, the lock is no longer ours to remove)
+            lock.unlink(missing_ok=True)
         final_index.unlink(missing_ok=True)
         work_index.unlink(missing_ok=True)
 
 
-def _start_recheck(repo_root: Path, head: str, paths: list[str]) -> Callable[[], None]:
+def _start_recheck(repo_root: Path, head: str, paths: list[str], prefix: str) -> Callable[[], None]:
     """Start checking that HEAD is still ``head`` and that none of ``paths``
     (repository-relative) differs from HEAD in the index or on disk (a file staged at an
     added path included); the returned function waits and refuses.
@@ -209,7 +227,7 @@ def _start_recheck(repo_root: Path, head: str, paths: list[str]) -> Callable[[],
     # the index's stat data is stale (diff-index would list those files as changed). The
     # paths go as literal arguments (status reads no pathspec file), a few thousand a process
     checks = [git.start(["status", "--porcelain=v1", "-z", "--untracked-files=no", "--ignore-submodules=none",
-                         "--no-renames", "--", *paths[i:i + 2000]], repo_root, env={"GIT_LITERAL_PATHSPECS": "1"})
+                         "--no-renames", "--", *paths[i:i + 2000]], repo_root, env=git.LITERAL_PATHSPECS)
               for i in range(0, len(paths), 2000)]
 
     def verify() -> None:
@@ -220,7 +238,8 @@ def _start_recheck(repo_root: Path, head: str, paths: list[str]) -> Callable[[],
             raise RefusedError("HEAD moved while the update ran (a commit, reset or checkout); nothing was written: "
                                "run the update again")
         if moved:
-            names = ", ".join(moved[:5]) + (f" and {len(moved) - 5} more" if len(moved) > 5 else "")
+            names = ", ".join(printable(m[len(prefix):] if m.startswith(prefix) else m) for m in moved[:5])
+            names += f" and {len(moved) - 5} more" if len(moved) > 5 else ""
             raise RefusedError(f"changed while the update ran: {names}; nothing was written: commit or stash the "
                                f"change, then run the update again")
 

@@ -81,7 +81,17 @@ def _check_labels(ctx: click.Context, param: click.Parameter, value: Any) -> Any
             raise click.BadParameter("a label name cannot be empty")
         if "," in label:
             raise click.BadParameter(f"label {label!r} holds a comma, which GitLab reads as two labels; choose a name without one")
+        if label != label.strip():
+            raise click.BadParameter(f"label {label!r} starts or ends with a space, which the forges drop; write it without")
     return value
+
+
+def _check_conflict_label(labels: tuple[str, ...], conflict_label: str) -> None:
+    """The conflict label is removed once the conflicts are resolved: one of ``--label``
+    would be removed with it."""
+    if conflict_label in labels:
+        raise click.BadParameter(f"{conflict_label!r} is both a --label and the --conflict-label, which is removed once "
+                                 f"the conflicts are resolved; choose another", param_hint="'--conflict-label'")
 
 
 @click.command("pr")
@@ -109,6 +119,7 @@ def pr_command(project_dir: Path, repo: str | None, forge_kind: str | None, base
     """
     from cookiepatcher.pr import DEFAULT_LABELS, run_pr
 
+    _check_conflict_label(labels or DEFAULT_LABELS, conflict_label)
     forge = None
     try:
         remote_url = _remote_url(project_dir, remote)
@@ -180,6 +191,9 @@ def fleet_group(ctx: click.Context, repos_file: Path | None, owner: str | None, 
     """
     if ctx.invoked_subcommand is not None:
         return
+    from cookiepatcher.pr import DEFAULT_LABELS
+
+    _check_conflict_label(labels or DEFAULT_LABELS, conflict_label)
     from rich.console import Console
     from rich.progress import (
         BarColumn,

@@ -34,10 +34,21 @@ REPO_ENV_VARS = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR",
                  "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_NAMESPACE")
 
 
+#: the names of :data:`REPO_ENV_VARS` found set and ignored (for messages)
+IGNORED_ENV: set[str] = set()
+
+#: environment for git commands given paths as they are (no pathspec magic: ``:(``,
+#: ``*``, ``[``), whatever global pathspec settings the user's environment holds
+LITERAL_PATHSPECS = {"GIT_LITERAL_PATHSPECS": "1", "GIT_GLOB_PATHSPECS": "0", "GIT_NOGLOB_PATHSPECS": "0",
+                     "GIT_ICASE_PATHSPECS": "0"}
+
+
 def scrub_repo_env(env: MutableMapping[str, str]) -> None:
-    """Remove :data:`REPO_ENV_VARS` from ``env`` (``os.environ`` or a copy) in place."""
+    """Remove :data:`REPO_ENV_VARS` from ``env`` (``os.environ`` or a copy) in place,
+    noting the names found in :data:`IGNORED_ENV`."""
     for name in REPO_ENV_VARS:
-        env.pop(name, None)
+        if env.pop(name, None) is not None:
+            IGNORED_ENV.add(name)
 
 
 def _base_env(extra: Mapping[str, str] | None) -> dict[str, str]:

@@ -126,9 +126,6 @@ def _changed(repo: Path, base: str, target: str) -> list[str]:
 #: reads the whole commit (the paths go on git's command line)
 _MAX_GREP_PATHS = 1000
 _MAX_GREP_PATH_BYTES = 64 * 1024
-# the paths name files, not patterns, whatever the user's environment says
-_LITERAL_PATHSPECS = {"GIT_LITERAL_PATHSPECS": "1", "GIT_GLOB_PATHSPECS": "0", "GIT_NOGLOB_PATHSPECS": "0",
-                      "GIT_ICASE_PATHSPECS": "0"}
 
 
 def template_prefix(directory: str | None) -> str:
@@ -185,7 +182,7 @@ def scan(repo: Path, shas: list[str], directory: str | None) -> dict[str, set[st
         own[sha] = differing if len(differing) <= _MAX_GREP_PATHS and size <= _MAX_GREP_PATH_BYTES else None
     # every file, binary ones too (-a): cookiecutter decides what it renders by its own test
     started = [(sha, git.start(["grep", "--no-color", "-a", "-o", "-z", "-E", _SCAN_RE, sha, "--",
-                                *(paths if paths is not None else [prefix or "."])], repo, env=_LITERAL_PATHSPECS))
+                                *(paths if paths is not None else [prefix or "."])], repo, env=git.LITERAL_PATHSPECS))
                for sha, paths in own.items() if paths is None or paths]
     matches = {sha: _grep_matches(proc.wait(ok_codes=(0, 1)).stdout) for sha, proc in started}
     for sha in unique:

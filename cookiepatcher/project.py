@@ -49,7 +49,10 @@ def locate(folder: Path, *, need_commit: bool = True) -> Project:
         raise RefusedError(f"{folder} is not a folder; pass the project folder with --project-dir")
     found = git.locate_repo(folder)
     if found is None:
-        raise RefusedError(f"{folder} is not in a git repository; run `git init` and commit the project first")
+        ignored = " and ".join(sorted(git.IGNORED_ENV))
+        raise RefusedError(f"{folder} is not in a git repository; run `git init` and commit the project first"
+                           + (f" ({ignored} in the environment: ignored, the repository is found from the folder)"
+                              if ignored else ""))
     root, head, head_tree = found[0].resolve(), found[1], found[2]
     rel = folder.relative_to(root).as_posix()
     prefix = "" if rel == "." else rel + "/"

@@ -679,28 +679,26 @@ def _refuse_unrenderable_answer(exc: Exception, context: dict[str, Any], answers
     ``prompt_for_config``, which renders every answer as a Jinja template (so ``x{{y``
     fails, and a literal ``{{`` is written ``{{ '{{' }}``).
 
-    The answers looked at are those the user gave (``KEY=VALUE``, or the user config's
-    ``default_context``) to questions cookiecutter renders: the template's, except
-    private ``_x`` ones; in a dict or list answer, every text inside. ``exc``:
-
-    - a ``jinja2.TemplateSyntaxError`` (an unknown filter included): the first such answer
-      the template's Jinja environment cannot compile is blamed;
-    - cookiecutter's ``UndefinedVariableInTemplate``: the answer it names, if the user
-      gave it with Jinja syntax;
-    - any other error (``{{ 1/0 }}``): the first answer with Jinja syntax whose render
-      fails with the same type of error.
-
-    Returns when no answer is to blame (the error is the template's).
+    The question being rendered is read from the traceback (``prompt_for_config``'s
+    ``key``, cookiecutter 2.x). The answer is blamed when the user gave it (``KEY=VALUE``,
+    or the user config's ``default_context``) and it holds the template's Jinja syntax
+    (in a dict or list answer: a text inside); otherwise, or when the question cannot be
+    told, this returns (the error is the template's).
 
     Raises:
-        RefusedError: naming the answer, Jinja's reason and the way out.
+        RefusedError: naming the answer, the error's reason and the way out.
     """
-    import jinja2
     from cookiecutter.utils import create_env_with_context
 
-    questions = context["cookiecutter"]
-    given = {k: v for k, v in {**(default_context or {}), **(answers or {})}.items()
-             if k in questions and (not k.startswith("_") or k.startswith("__"))}
+    key = None
+    tb = exc.__traceback__
+    while tb is not None:  # the innermost prompt_for_config frame: the question it was rendering
+        if tb.tb_frame.f_code.co_name == "prompt_for_config":
+            key = tb.tb_frame.f_locals.get("key")
+        tb = tb.tb_next
+    given = {**(default_context or {}), **(answers or {})}
+    if not isinstance(key, str) or key not in given:
+        return
     env = create_env_with_context(context)  # prompt_for_config's: the template's delimiters and extensions
     marks = (env.variable_start_string, env.block_start_string, env.comment_start_string)
 
@@ -715,31 +713,10 @@ def _refuse_unrenderable_answer(exc: Exception, context: dict[str, Any], answers
             for v in value:
                 yield from texts(v)
 
-    def failure(text: str) -> Exception | None:
-        try:
-            template = env.from_string(text)
-            if not isinstance(exc, jinja2.TemplateSyntaxError):
-                template.render(cookiecutter=questions)
-        except Exception as err:  # noqa: BLE001 - compared with exc below
-            return err
-        return None
-
-    key = why = None
-    if isinstance(exc, jinja2.TemplateSyntaxError) or not hasattr(exc, "error"):
-        for name, value in given.items():
-            for text in texts(value):
-                err = failure(text) if any(mark in text for mark in marks) else None
-                if err is not None and isinstance(err, type(exc)):
-                    key, why = name, str(getattr(err, "message", None) or err).rstrip(".")
-                    break
-            if key is not None:
-                break
-    else:  # UndefinedVariableInTemplate: "Unable to render variable 'KEY'"
-        named = re.fullmatch(r"Unable to render variable '(.*)'", str(getattr(exc, "message", "")))
-        if named and any(mark in text for text in texts(given.get(named.group(1))) for mark in marks):
-            key, why = named.group(1), getattr(exc.error, "message", None)
-    if key is None:
+    if not any(mark in text for text in texts(given[key]) for mark in marks):
         return
+    error = getattr(exc, "error", None) or exc  # UndefinedVariableInTemplate wraps Jinja's error
+    why = str(getattr(error, "message", None) or error).rstrip(".")
     where = f"{flag}{key}=NEW" if answers and key in answers else f"{flag}{key}=NEW or in your user config"
     start, end = env.variable_start_string, env.variable_end_string
     raise RefusedError(f"answer {printable(key)}={printable(repr(given[key]))} does not render"

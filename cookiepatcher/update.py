@@ -291,7 +291,8 @@ def _update(project, record, head_entries, *, checkout, directory, no_input, set
             result.diff = git.out(["diff", "--no-color", "-M", f"--relative={project.prefix}" if project.prefix else "--relative",
                                    f"{project.head}^{{tree}}", new_tree], project.root)
             return result
-        write_result(project.root, project.head, head_entries, entries, merge.stages, scratch, on_phase=phase)
+        write_result(project.root, project.head, head_entries, entries, merge.stages, scratch, on_phase=phase,
+                     prefix=project.prefix)
     return result
 
 

@@ -239,6 +239,9 @@ def test_fleet_passes_its_labels_to_every_request(tmp_path: Path, fake: FakeForg
     ("fleet", "--conflict-label", "needs,merge", "holds a comma, which GitLab reads as two labels"),
     ("pr", "--label", " ", "a label name cannot be empty"),
     ("pr", "--conflict-label", "a,b", "holds a comma"),
+    ("pr", "--label", "deps ", "starts or ends with a space"),
+    ("fleet", "--conflict-label", "cookiepatcher", "is both a --label and the --conflict-label"),  # the default label
+    ("pr", "--conflict-label", "cookiepatcher", "is both a --label and the --conflict-label"),
 ])
 def test_label_names_the_forges_cannot_keep_are_refused(tmp_path: Path, command: str, option: str, value: str,
                                                          words: str) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -960,3 +961,89 @@ def test_a_sparse_checkout_around_the_project_does_not_hide_its_renders(tmp_path
     proc = run_cli("update", "--checkout", "v2", "--no-input", cwd=project, env={"COOKIEPATCHER_RENDER_CACHE": "0"})
     assert proc.returncode == 0, proc.stderr
     assert (project / "src" / "NEW.md").read_text() == "new\n" and not (mono / "other").exists()
+
+
+def test_a_commit_tried_while_the_update_writes_fails_instead_of_being_undone(two_versions):
+    """The update holds index.lock while it writes, as git merge does: the user's commit
+    fails (git says why) rather than be reverted by the index the update puts back."""
+    project = generate(two_versions, "v1")
+    tried: list[subprocess.CompletedProcess[str]] = []
+
+    def on_phase(name: str) -> None:
+        if name == "write-added":
+            write(project / "mine.txt", "keep\n")
+            tried.append(subprocess.run(["git", "add", "mine.txt"], cwd=project, capture_output=True, text=True))
+
+    from cookiepatcher.update import update_project
+
+    update_project(project, checkout="v2", no_input=True, on_phase=on_phase)
+    [add] = tried
+    assert add.returncode != 0 and "index.lock" in add.stderr
+    assert git(project, "status", "--porcelain", "--", "mine.txt") == "?? mine.txt\n"
+    assert (project / "NEW.md").read_text() == "new\n"
+    _no_leftovers(project)
+
+
+def test_a_merge_begun_while_the_update_runs_is_refused(two_versions):
+    from cookiepatcher.errors import RefusedError
+
+    project = generate(two_versions, "v1")
+    git(project, "checkout", "-q", "-b", "side")
+    write(project / "side.txt", "side\n")
+    commit_all(project, "side")
+    git(project, "checkout", "-q", "-")
+    error = _update_with(project, lambda: git(project, "merge", "-q", "--no-commit", "--no-ff", "side"))
+    assert isinstance(error, RefusedError) and "in progress" in str(error), error
+    assert git(project, "diff", "--cached", "--name-only") == "side.txt\n"  # the merge's, untouched
+    _no_leftovers(project)
+
+
+@pytest.mark.parametrize("var", ["GIT_GLOB_PATHSPECS", "GIT_ICASE_PATHSPECS", "GIT_NOGLOB_PATHSPECS"])
+def test_pathspec_settings_of_the_environment_do_not_break_the_update(two_versions, var):
+    project = generate(two_versions, "v1")
+    proc = run_cli("update", "--checkout", "v2", "--no-input", cwd=project, env={var: "1"})
+    assert proc.returncode == 0, proc.stderr
+    assert (project / "NEW.md").read_text() == "new\n"
+
+
+def test_a_disabled_sparse_checkout_gets_the_advice_for_hand_set_flags(two_versions):
+    """`git sparse-checkout disable` leaves its patterns file behind."""
+    project = generate(two_versions, "v1")
+    git(project, "sparse-checkout", "init", "--cone")
+    git(project, "sparse-checkout", "disable")
+    git(project, "update-index", "--skip-worktree", "app.txt")
+    assert_refused(project, ["update", "--checkout", "v2", "--no-input"], "marked assume-unchanged or skip-worktree",
+                   "--no-skip-worktree")
+
+
+def test_a_file_name_holding_a_line_break_keeps_the_refusal_on_one_line(two_versions):
+    project = generate(two_versions, "v1")
+    write(project / "two\nlines.txt", "x\n")
+    commit_all(project, "odd name")
+    write(project / "two\nlines.txt", "changed\n")
+    assert_refused(project, ["update", "--checkout", "v2", "--no-input"], "uncommitted changes", "two\\x0alines.txt")
+
+
+def test_create_blames_the_template_when_its_own_default_fails_beside_an_answer_with_jinja(tmp_path, make_template):
+    """The answer renders in cookiecutter's own pass; the template's next default fails."""
+    tpl = make_template(tmp_path, {"v1": {"README.md": README}},
+                        cookiecutter_json={"project_name": "Demo", "project_slug": "demo", "license": ["MIT", "BSD"],
+                                           "title": "t", "year": "{{ cookiecutter.license + 1 }}"})
+    proc = run_cli("create", tpl.location, "--no-input", "--output-dir", tmp_path / "out",
+                   'title={{ cookiecutter.license + "-x" }}', cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines() == ["cookiepatcher: error: template render failed: TypeError: can only concatenate "
+                                        "str (not \"int\") to str; fix the template"]
+
+
+def test_a_repository_named_only_by_git_dir_says_the_variable_is_ignored(tmp_path, two_versions):
+    project = generate(two_versions, "v1")
+    bare = tmp_path / "dot.git"
+    git(tmp_path, "clone", "-q", "--bare", str(project), str(bare))
+    work = tmp_path / "dotwork"
+    work.mkdir()
+    git(work, "checkout", "-q", "-f", "HEAD", env={"GIT_DIR": str(bare), "GIT_WORK_TREE": str(work)})
+    proc = run_cli("update", "--checkout", "v2", "--no-input", cwd=work, env={"GIT_DIR": str(bare), "GIT_WORK_TREE": str(work)})
+    assert proc.returncode == 2
+    [line] = proc.stderr.splitlines()
+    assert "is not in a git repository" in line and "GIT_DIR and GIT_WORK_TREE in the environment: ignored" in line, line
