@@ -85,20 +85,32 @@ def _verify_clean(repo_root: Path, listing: git.Started, status: git.Started, pr
         raise RefusedError(f"uncommitted changes in {names}; commit or stash them, then run the update again")
 
 
-def check_untracked(repo_root: Path, creates: list[str], entries: Entries, removed: set[str] | frozenset[str] = frozenset()) -> None:
-    """Refuse when a path the update creates already exists untracked (or ignored) on disk.
+def check_untracked(repo_root: Path, creates: list[str], entries: Entries, removed: set[str] | frozenset[str] = frozenset(),
+                    submodules: set[str] | frozenset[str] = frozenset(), prefix: str = "") -> None:
+    """Refuse when a path the update creates already exists untracked (or ignored) on disk,
+    or lies inside a submodule of the project.
 
     Args:
         creates: repository-relative paths the update adds.
         entries: the merged entries (to compare an existing file's bytes with).
         removed: tracked paths the update deletes; they are not in the way (a template
             turning a file into a folder, or a folder into a file).
+        submodules: the project's submodule paths (gitlinks of HEAD): a file the
+            template adds inside one would be written into the submodule's own work
+            tree (git merge stops there too).
+        prefix: the project folder, for the ``skip`` pattern the message suggests.
 
     An untracked file whose bytes equal the new file's does not block.
 
     Raises:
         RefusedError: naming the first such paths.
     """
+    inside = sorted({sub for path in creates for sub in _parents(path) if sub in submodules})
+    if inside:
+        names = ", ".join(printable(sub) for sub in inside[:5])
+        pattern = printable(inside[0][len(prefix):] if inside[0].startswith(prefix) else inside[0])
+        raise RefusedError(f"the template adds files inside submodule {names}; keep them out with \"skip\": "
+                           f"[\"{pattern}/**\"] in cookiepatcher.json (or move the submodule), then update")
     def in_the_way(rel: str) -> bool:
         p = repo_root / rel
         if p.is_symlink() or p.is_file():
@@ -200,7 +212,8 @@ def write_result(repo_root: Path, head: str, head_entries: Entries, result: Entr
 
         def checks() -> None:
             recheck()
-            check_untracked(repo_root, [p for p in changed if p not in head_entries], result, set(removed))
+            check_untracked(repo_root, [p for p in changed if p not in head_entries], result, set(removed),
+                            {p for p, (mode, _sha) in head_entries.items() if mode == "160000"}, prefix)
 
         _write(repo_root, git_dir, head_entries, result, stages, changed, removed, final_index, work_index, checks,
                phase)

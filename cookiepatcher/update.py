@@ -286,7 +286,8 @@ def _update(project, record, head_entries, *, checkout, directory, no_input, set
             return result
         new_tree, entries, merge = upgrade
         creates = [p for p in entries if p not in head_entries]
-        check_untracked(project.root, creates, entries, {p for p in head_entries if p not in entries})
+        check_untracked(project.root, creates, entries, {p for p in head_entries if p not in entries},
+                        {p for p, (mode, _sha) in head_entries.items() if mode == "160000"}, project.prefix)
         if dry_run:
             result.diff = git.out(["diff", "--no-color", "-M", f"--relative={project.prefix}" if project.prefix else "--relative",
                                    f"{project.head}^{{tree}}", new_tree], project.root)

@@ -1047,3 +1047,26 @@ def test_a_repository_named_only_by_git_dir_says_the_variable_is_ignored(tmp_pat
     assert proc.returncode == 2
     [line] = proc.stderr.splitlines()
     assert "is not in a git repository" in line and "GIT_DIR and GIT_WORK_TREE in the environment: ignored" in line, line
+
+
+def test_files_the_template_adds_inside_a_submodule_are_refused_with_a_skip_pattern(tmp_path, make_template):
+    """They would be written into the submodule's own work tree (and the gitlink staged
+    as deleted); the advised skip pattern then lets the update through."""
+    tpl = make_template(tmp_path, {"v1": {"README.md": README}, "v2": {"README.md": README, "vendor/lib/file.txt": "t\n"}})
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    git(lib, "init", "-q")
+    write(lib / "l.txt", "l\n")
+    commit_all(lib, "lib")
+    project = generate(tpl, "v1")
+    git(project, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(lib), "vendor/lib")
+    commit_all(project, "submodule")
+    message = assert_refused(project, ["update", "--checkout", "v2", "--no-input"], "inside submodule vendor/lib")
+    assert not (project / "vendor" / "lib" / "file.txt").exists()
+    advice = re.search(r'"skip": (\[.*?\])', message).group(1)
+    _commit_edited_record(project, lambda record: record.update(skip=json.loads(advice)))
+    proc = run_cli("update", "--checkout", "v2", "--no-input", cwd=project)
+    assert proc.returncode == 0, proc.stderr
+    assert "skipped       vendor/lib/file.txt" in proc.stdout
+    assert sorted(p.name for p in (project / "vendor" / "lib").iterdir()) == [".git", "l.txt"]
+    assert git(project, "ls-files", "-s", "vendor/lib").startswith("160000 ")
