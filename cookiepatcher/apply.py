@@ -20,7 +20,12 @@ from cookiepatcher.errors import CookiepatcherError, RefusedError
 from cookiepatcher.merge import Entries
 
 
-def start_clean_check(repo_root: Path, prefix: str) -> Callable[[], None]:
+class WriteInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM came while the update wrote files: some are written, the index
+    is not (``git checkout -- .`` restores them). The CLI says so beside "Aborted!"."""
+
+
+def start_clean_check(repo_root: Path, prefix: str, dry_run: bool = False) -> Callable[[], None]:
     """Start checking that tracked files under the project folder have no uncommitted
     changes: the git processes start here, and the returned function waits for them and
     refuses, so the caller can do other work meanwhile.
@@ -28,6 +33,7 @@ def start_clean_check(repo_root: Path, prefix: str) -> Callable[[], None]:
     Args:
         repo_root: repository work tree root.
         prefix: project folder relative to the root (``""`` or ending in ``/``).
+        dry_run: nothing will be written: a lock on the index does not matter.
 
     Raises:
         RefusedError: here, when a merge/rebase is in progress or the index is locked;
@@ -37,8 +43,9 @@ def start_clean_check(repo_root: Path, prefix: str) -> Callable[[], None]:
     """
     gd = git.git_dir(repo_root)
     _refuse_operation_in_progress(gd)
-    if (gd / "index.lock").exists():
-        raise RefusedError("another git process is using this repository (.git/index.lock exists); wait for it, or remove the lock if no git runs")
+    if not dry_run and (gd / "index.lock").exists():
+        raise RefusedError(f"another git process is using this repository ({gd / 'index.lock'} exists); wait for it, or "
+                           f"remove the lock if no git runs")
     # git status does not see edits hidden by these flags; git merge refuses to touch them
     listing = git.start(["ls-files", "-v", "--", prefix or "."], repo_root)
     status = git.start(["status", "--porcelain=v1", "-z", "--untracked-files=no", "--ignore-submodules=none",
@@ -196,16 +203,20 @@ def write_result(repo_root: Path, head: str, head_entries: Entries, result: Entr
     changed = sorted(p for p in result if head_entries.get(p) != result[p])
     removed = sorted(p for p in head_entries if p not in result)
     lock = git_dir / "index.lock"
-    try:
-        fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    except FileExistsError:
-        raise RefusedError("another git process is using this repository (.git/index.lock exists); nothing was "
-                           "written: wait for it (or remove the lock if no git runs), then update again") from None
-    os.close(fd)
     final_index = git_dir / f"cookiepatcher-final-{os.getpid()}.index"
     work_index = git_dir / f"cookiepatcher-work-{os.getpid()}.index" if stages else final_index
-    locked = True
+    locked = False
     try:
+        try:
+            fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            locked = True
+        except FileExistsError:
+            raise RefusedError(f"another git process is using this repository ({lock} exists); nothing was written: "
+                               f"wait for it (or remove the lock if no git runs), then update again") from None
+        except OSError as exc:  # as git: "Unable to create '...index.lock': Permission denied"
+            raise RefusedError(f"cannot lock the index ({lock}: {exc.strerror}); nothing was written: check the "
+                               f"permissions of the git folder, then update again") from None
+        os.close(fd)
         _refuse_operation_in_progress(git_dir)
         # the re-check's git processes run while the new indexes are built
         recheck = _start_recheck(repo_root, head, sorted({*changed, *removed, *stages}), prefix)
@@ -218,8 +229,8 @@ def write_result(repo_root: Path, head: str, head_entries: Entries, result: Entr
         _write(repo_root, git_dir, head_entries, result, stages, changed, removed, final_index, work_index, checks,
                phase)
         os.replace(final_index, lock)
+        locked = False  # the lock is the new index now, and no longer ours once in place
         os.replace(lock, git_dir / "index")
-        locked = False
     finally:
         if locked:  # (once the new index replaced it, the lock is no longer ours to remove)
             lock.unlink(missing_ok=True)
@@ -239,14 +250,19 @@ def _start_recheck(repo_root: Path, head: str, paths: list[str], prefix: str) ->
     # what the clean check ran, on these paths only: `git status` compares contents where
     # the index's stat data is stale (diff-index would list those files as changed). The
     # paths go as literal arguments (status reads no pathspec file), a few thousand a process
+    chunks = [paths[i:i + 2000] for i in range(0, len(paths), 2000)]
     checks = [git.start(["status", "--porcelain=v1", "-z", "--untracked-files=no", "--ignore-submodules=none",
-                         "--no-renames", "--", *paths[i:i + 2000]], repo_root, env=git.LITERAL_PATHSPECS)
-              for i in range(0, len(paths), 2000)]
+                         "--no-renames", "--", *chunk], repo_root, env=git.LITERAL_PATHSPECS) for chunk in chunks]
+    # and, as the clean check, the flags that hide edits from status (set meanwhile)
+    listings = [git.start(["ls-files", "-v", "-z", "--", *chunk], repo_root, env=git.LITERAL_PATHSPECS)
+                for chunk in chunks]
 
     def verify() -> None:
         head_now = now.wait(check=False).stdout.decode().strip()
         moved = [rec[3:].decode("utf-8", "surrogateescape") for check in checks
                  for rec in check.wait().stdout.split(b"\0") if len(rec) > 3]
+        moved += [rec[2:].decode("utf-8", "surrogateescape") for listing in listings
+                  for rec in listing.wait().stdout.split(b"\0") if rec[:1] == b"S" or rec[:1].islower()]
         if head_now != head:
             raise RefusedError("HEAD moved while the update ran (a commit, reset or checkout); nothing was written: "
                                "run the update again")
@@ -271,11 +287,15 @@ def _write(repo_root: Path, git_dir: Path, head_entries: Entries, result: Entrie
     modified = [p for p in changed if p in head_entries]
     added = [p for p in changed if p not in head_entries]
     src_index = git_dir / "index"
-    for idx in {work_index, final_index}:
-        if src_index.exists():
-            shutil.copyfile(src_index, idx)
-        else:
-            idx.unlink(missing_ok=True)
+    try:
+        for idx in {work_index, final_index}:
+            if src_index.exists():
+                shutil.copyfile(src_index, idx)
+            else:
+                idx.unlink(missing_ok=True)
+    except OSError as exc:  # a full disk
+        raise CookiepatcherError(f"cannot copy the index ({exc.strerror}: {exc.filename}); nothing was written: "
+                                 f"free some space, then update again") from None
     # git's null id, as long as the repository's ids (sha1 or sha256): "remove this path"
     null = "0" * len(next((sha for _mode, sha in (*head_entries.values(), *result.values())), "0" * 40))
     lines = [f"0 {null}\t{p}\0" for p in removed]
@@ -306,7 +326,7 @@ def _write(repo_root: Path, git_dir: Path, head_entries: Entries, result: Entrie
     gone, new = set(removed), set(added)
     together = not any(parent in gone for p in added for parent in _parents(p)) and \
         not any(parent in new for p in removed for parent in _parents(p))
-    try:
+    try:  # (from here on the working tree changes)
         phase("write-modified")
         if not together:
             checkout(modified)
@@ -319,6 +339,8 @@ def _write(repo_root: Path, git_dir: Path, head_entries: Entries, result: Entrie
         reason = str(exc) if isinstance(exc, git.GitError) else f"{exc.strerror}: {exc.filename}"
         raise CookiepatcherError(f"writing the result failed midway ({reason}); some files are written, the index is "
                                  f"not: fix the cause, then `git checkout -- .` restores them") from None
+    except KeyboardInterrupt:  # Ctrl-C, SIGTERM
+        raise WriteInterrupted() from None
     phase("write-index")
     if work_index != final_index:  # the stat data went to the work index: read it again
         git.run(["update-index", "-q", "--refresh"], repo_root, env={"GIT_INDEX_FILE": str(final_index)}, ok_codes=(0, 1))

@@ -60,7 +60,12 @@ class _Group(click.Group):
         except click.ClickException as exc:
             click.echo(f"cookiepatcher: error: {exc.format_message()}", err=True)
             sys.exit(exc.exit_code)
-        except click.Abort:  # Ctrl-C, or end of input at a prompt: not 1, which means conflicts
+        except click.Abort as exc:  # Ctrl-C, or end of input at a prompt: not 1, which means conflicts
+            from cookiepatcher.apply import WriteInterrupted
+
+            if isinstance(exc.__cause__, WriteInterrupted):
+                click.echo("cookiepatcher: interrupted while writing files: some are written, the index is not; "
+                           "`git checkout -- .` restores them", err=True)
             click.echo("Aborted!", err=True)
             sys.exit(130)
         sys.exit(code if isinstance(code, int) else 0)

@@ -229,7 +229,7 @@ def update_project(
     preloader = render.Preloader(None if full else plainrender.preload)
     with _update_lock(project.root), contextlib.ExitStack() as stack:
         stack.callback(preloader.wait)  # no thread outlives the call
-        verify_clean = start_clean_check(project.root, project.prefix)  # its git processes run beside ls-tree
+        verify_clean = start_clean_check(project.root, project.prefix, dry_run=dry_run)  # its git processes run beside ls-tree
         # and beside the template's clone or fetch, as do the reads of the project's settings
         config = git.start_config_values(project.root, _CONFIG_KEYS)
         stack.callback(config)  # (collected whatever happens)

@@ -536,6 +536,24 @@ def test_a_terminated_update_stops_as_ctrl_c_does(tmp_path, make_template):
     assert list(tmp.iterdir()) == [], "temporary folders left behind"
 
 
+def test_an_update_interrupted_while_writing_says_how_to_restore_the_files(tpl, monkeypatch, capsys):
+    from cookiepatcher import cli, update
+    from cookiepatcher.apply import WriteInterrupted
+
+    def interrupted(*args, **kwargs):
+        raise WriteInterrupted
+
+    monkeypatch.setattr(update, "update_project", interrupted)
+    project = generate(tpl, "v1")
+    monkeypatch.chdir(project)
+    with pytest.raises(SystemExit) as info:
+        cli.main(["update", "--no-input"])
+    assert info.value.code == 130
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == ["cookiepatcher: interrupted while writing files: some are written, the index is not; "
+                     "`git checkout -- .` restores them", "Aborted!"]
+
+
 def test_an_interrupted_command_exits_130_not_1(tpl, monkeypatch):
     """1 means conflicts (a CI step may accept it); Ctrl-C must not look like that."""
     from cookiepatcher import cli, update

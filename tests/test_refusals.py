@@ -7,6 +7,7 @@ bytes of ``.git/index`` and HEAD.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -1070,3 +1071,79 @@ def test_files_the_template_adds_inside_a_submodule_are_refused_with_a_skip_patt
     assert "skipped       vendor/lib/file.txt" in proc.stdout
     assert sorted(p.name for p in (project / "vendor" / "lib").iterdir()) == [".git", "l.txt"]
     assert git(project, "ls-files", "-s", "vendor/lib").startswith("160000 ")
+
+
+def test_an_edit_hidden_by_a_flag_set_while_the_update_runs_is_not_overwritten(two_versions):
+    from cookiepatcher.errors import RefusedError
+
+    project = generate(two_versions, "v1")
+
+    def hide() -> None:
+        write(project / "app.txt", "a\nmine\n")
+        git(project, "update-index", "--assume-unchanged", "app.txt")
+
+    error = _update_with(project, hide)
+    assert isinstance(error, RefusedError) and "changed while the update ran: app.txt" in str(error), error
+    assert (project / "app.txt").read_text() == "a\nmine\n"
+    _no_leftovers(project)
+
+
+def test_an_index_that_cannot_be_locked_is_a_one_line_refusal(two_versions, monkeypatch):
+    """As git's "Unable to create '...index.lock': Permission denied" (a traceback with
+    exit 1, the conflicts code, before)."""
+    from cookiepatcher import apply
+    from cookiepatcher.errors import RefusedError
+
+    project = generate(two_versions, "v1")
+    real_open = os.open
+
+    def no_lock(path, *args, **kwargs):
+        if str(path).endswith("index.lock"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(apply.os, "open", no_lock)
+    before = snapshot(project)
+    error = _update_with(project, lambda: None)
+    assert isinstance(error, RefusedError), error
+    assert str(error).startswith(f"cannot lock the index ({project / '.git' / 'index.lock'}: Permission denied); "
+                                 "nothing was written")
+    assert snapshot(project) == before
+
+
+def test_a_lock_in_a_linked_worktree_is_named_where_it_is(two_versions, tmp_path):
+    project = generate(two_versions, "v1")
+    worktree = tmp_path / "wt"
+    git(project, "worktree", "add", "-q", str(worktree), "-b", "wt")
+    lock = Path(git(worktree, "rev-parse", "--absolute-git-dir").strip()) / "index.lock"
+    lock.write_text("")
+    assert_refused(worktree, ["update", "--checkout", "v2", "--no-input"], f"({lock} exists)")
+
+
+def test_a_dry_run_does_not_mind_a_locked_index(two_versions):
+    """It writes nothing (an IDE's `git status` takes the lock now and then)."""
+    project = generate(two_versions, "v1")
+    (project / ".git" / "index.lock").write_text("")
+    proc = run_cli("update", "--checkout", "v2", "--no-input", "--dry-run", cwd=project)
+    assert proc.returncode == 0, proc.stderr
+    assert "+v2" in proc.stdout
+    (project / ".git" / "index.lock").unlink()
+    assert git(project, "status", "--porcelain") == ""
+
+
+def test_an_update_interrupted_while_writing_says_the_files_are_partly_written(two_versions):
+    from cookiepatcher.apply import WriteInterrupted
+    from cookiepatcher.update import update_project
+
+    project = generate(two_versions, "v1")
+
+    def on_phase(name: str) -> None:
+        if name == "write-added":
+            raise KeyboardInterrupt
+
+    with pytest.raises(WriteInterrupted):
+        update_project(project, checkout="v2", no_input=True, on_phase=on_phase)
+    _no_leftovers(project)
+    assert git(project, "diff", "--cached", "--name-only") == ""
+    git(project, "checkout", "--", ".")
+    assert git(project, "status", "--porcelain", "--untracked-files=no") == ""
