@@ -246,21 +246,25 @@ def _start_recheck(repo_root: Path, head: str, paths: list[str], prefix: str) ->
     Raises:
         RefusedError: from the returned function, naming what changed.
     """
-    now = git.start(["rev-parse", "-q", "--verify", "HEAD^{commit}"], repo_root)
     # what the clean check ran, on these paths only: `git status` compares contents where
-    # the index's stat data is stale (diff-index would list those files as changed). The
-    # paths go as literal arguments (status reads no pathspec file), a few thousand a process
-    chunks = [paths[i:i + 2000] for i in range(0, len(paths), 2000)]
-    checks = [git.start(["status", "--porcelain=v1", "-z", "--untracked-files=no", "--ignore-submodules=none",
-                         "--no-renames", "--", *chunk], repo_root, env=git.LITERAL_PATHSPECS) for chunk in chunks]
+    # the index's stat data is stale (diff-index would list those files as changed), and
+    # its --branch header names HEAD's commit. The paths go as literal arguments (status
+    # reads no pathspec file), a few thousand a process; at least one process, for HEAD
+    chunks = [paths[i:i + 2000] for i in range(0, len(paths), 2000)] or [[]]
+    checks = [git.start(["status", "--porcelain=v2", "--branch", "-z", "--untracked-files=no", "--ignore-submodules=none",
+                         "--no-renames", "--", *(chunk or [":(exclude)*"])], repo_root, env=git.LITERAL_PATHSPECS
+                        if chunk else None) for chunk in chunks]
     # and, as the clean check, the flags that hide edits from status (set meanwhile)
     listings = [git.start(["ls-files", "-v", "-z", "--", *chunk], repo_root, env=git.LITERAL_PATHSPECS)
-                for chunk in chunks]
+                for chunk in chunks if chunk]
 
     def verify() -> None:
-        head_now = now.wait(check=False).stdout.decode().strip()
-        moved = [rec[3:].decode("utf-8", "surrogateescape") for check in checks
-                 for rec in check.wait().stdout.split(b"\0") if len(rec) > 3]
+        records = [rec for check in checks for rec in check.wait().stdout.split(b"\0") if rec]
+        # "# branch.oid SHA" ("(initial)" before the first commit); changes: "1 XY ... path"
+        # (8 fields before the path), "u XY ... path" (10: unmerged)
+        head_now = next((rec.split()[2].decode() for rec in records if rec.startswith(b"# branch.oid ")), "")
+        moved = [rec.split(b" ", {b"1": 8, b"u": 10}.get(rec[:1], 8))[-1].decode("utf-8", "surrogateescape")
+                 for rec in records if not rec.startswith(b"#")]
         moved += [rec[2:].decode("utf-8", "surrogateescape") for listing in listings
                   for rec in listing.wait().stdout.split(b"\0") if rec[:1] == b"S" or rec[:1].islower()]
         if head_now != head:
