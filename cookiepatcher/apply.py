@@ -10,6 +10,7 @@ index still describes the pre-update commit.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -47,10 +48,34 @@ def start_clean_check(repo_root: Path, prefix: str, dry_run: bool = False) -> Ca
         raise RefusedError(f"another git process is using this repository ({gd / 'index.lock'} exists); wait for it, or "
                            f"remove the lock if no git runs")
     # git status does not see edits hidden by these flags; git merge refuses to touch them
-    listing = git.start(["ls-files", "-v", "--", prefix or "."], repo_root)
-    status = git.start(["status", "--porcelain=v1", "-z", "--untracked-files=no", "--ignore-submodules=none",
-                        "--", prefix or "."], repo_root)
+    listing = git.start(["ls-files", "-v", "-z", "--", prefix or "."], repo_root)
+    status = git.start(["status", "--porcelain=v2", "-z", "--untracked-files=no", "--ignore-submodules=none",
+                        "--no-renames", "--", prefix or "."], repo_root)
     return lambda: _verify_clean(repo_root, listing, status, prefix)
+
+
+def _changes(status_out: bytes) -> list[tuple[str, str, bool]]:
+    """``(path, kind, submodule)`` of each change in the output of ``git status
+    --porcelain=v2 -z --no-renames``: kind ``"u"`` for an unmerged path, ``"1"`` for any
+    other change; header lines (``# ...``) are left out.
+
+    Records (git-status documentation): ``1 XY SUB mH mI mW hH hI PATH`` (8 fields before
+    the path, which may hold spaces), ``u XY SUB m1 m2 m3 mW h1 h2 h3 PATH`` (10); SUB is
+    ``N...`` for a file and ``S...`` for a submodule.
+    """
+    out = []
+    for rec in status_out.split(b"\0"):
+        if rec[:2] in (b"1 ", b"u "):
+            fields = rec.split(b" ", 10 if rec[:1] == b"u" else 8)
+            out.append((fields[-1].decode("utf-8", "surrogateescape"), rec[:1].decode(), fields[2][:1] == b"S"))
+    return out
+
+
+def _flagged(listing_out: bytes) -> list[tuple[str, str]]:
+    """``(tag, path)`` of the files ``git ls-files -v -z`` lists as assume-unchanged
+    (lowercase tag) or skip-worktree (``S``)."""
+    return [(rec[:1].decode(), rec[2:].decode("utf-8", "surrogateescape")) for rec in listing_out.split(b"\0")
+            if rec[:1] == b"S" or rec[:1].islower()]
 
 
 #: what `git status` reports as in progress (a paused multi-commit cherry-pick or revert
@@ -66,9 +91,8 @@ def _refuse_operation_in_progress(git_dir: Path) -> None:
 
 
 def _verify_clean(repo_root: Path, listing: git.Started, status: git.Started, prefix: str) -> None:
-    raw = status.wait().stdout
-    tags = [(ln[:1], ln[2:]) for ln in listing.wait().stdout.decode("utf-8", "surrogateescape").splitlines()
-            if ln[:1] == "S" or ln[:1].islower()]
+    changes = _changes(status.wait().stdout)
+    tags = _flagged(listing.wait().stdout)
     flagged = [path for _tag, path in tags]
     if flagged and all(tag == "S" for tag, _path in tags) and \
             git.run(["config", "--bool", "core.sparseCheckout"], repo_root, ok_codes=(0, 1)).stdout.strip() == b"true":
@@ -82,14 +106,14 @@ def _verify_clean(repo_root: Path, listing: git.Started, status: git.Started, pr
         raise RefusedError(f"files marked assume-unchanged or skip-worktree: {names}; clear the flag "
                            f"(`git update-index --no-assume-unchanged FILE` and `git update-index --no-skip-worktree FILE`: "
                            f"git applies only the last of such flags in one command) and commit, then update")
-    dirty = [rec[3:].decode("utf-8", "surrogateescape") for rec in raw.split(b"\0") if rec and rec[:2] != b"??" and len(rec) > 3]
-    if dirty:
-        names = ", ".join(printable(d[len(prefix):]) for d in dirty[:5]) + (f" and {len(dirty) - 5} more" if len(dirty) > 5 else "")
-        unmerged = [printable(rec[3:].decode("utf-8", "surrogateescape")[len(prefix):]) for rec in raw.split(b"\0")
-                    if rec[:2] in (b"UU", b"AA", b"DU", b"UD", b"AU", b"UA", b"DD")]
-        if unmerged:
-            raise RefusedError(f"unresolved conflicts in {', '.join(unmerged[:5])}; resolve them and commit before updating")
-        raise RefusedError(f"uncommitted changes in {names}; commit or stash them, then run the update again")
+    unmerged = [printable(path[len(prefix):]) for path, kind, _sub in changes if kind == "u"]
+    if unmerged:
+        raise RefusedError(f"unresolved conflicts in {', '.join(unmerged[:5])}; resolve them and commit before updating")
+    if changes:
+        dirty = [printable(path[len(prefix):]) + (" (a submodule)" if sub else "") for path, _kind, sub in changes]
+        names = ", ".join(dirty[:5]) + (f" and {len(dirty) - 5} more" if len(dirty) > 5 else "")
+        inside = " (in a submodule: inside it, its own changes or untracked files)" if any(s for *_x, s in changes) else ""
+        raise RefusedError(f"uncommitted changes in {names}; commit or stash them{inside}, then run the update again")
 
 
 def check_untracked(repo_root: Path, creates: list[str], entries: Entries, removed: set[str] | frozenset[str] = frozenset(),
@@ -114,17 +138,22 @@ def check_untracked(repo_root: Path, creates: list[str], entries: Entries, remov
     """
     inside = sorted({sub for path in creates for sub in _parents(path) if sub in submodules})
     if inside:
+        import json
+
         names = ", ".join(printable(sub) for sub in inside[:5])
-        pattern = printable(inside[0][len(prefix):] if inside[0].startswith(prefix) else inside[0])
+        # anchored (a leading # or ! is then no comment or negation), wildcards escaped
+        patterns = ["/" + re.sub(r"([\\\[\]*?])", r"\\\1", sub[len(prefix):]) + "/**" for sub in inside]
         raise RefusedError(f"the template adds files inside submodule {names}; keep them out with \"skip\": "
-                           f"[\"{pattern}/**\"] in cookiepatcher.json (or move the submodule), then update")
+                           f"{printable(json.dumps(patterns, ensure_ascii=False))} in cookiepatcher.json (or move the "
+                           f"submodule), then update")
     def in_the_way(rel: str) -> bool:
         p = repo_root / rel
         if p.is_symlink() or p.is_file():
             return rel not in removed
         if p.is_dir():  # a folder blocks only if it holds something that is not going away
-            for dirpath, _dirs, files in os.walk(p):
-                for name in files:
+            for dirpath, dirs, files in os.walk(p):
+                # (os.walk lists a symlink to a folder among the folders, and does not enter it)
+                for name in files + [d for d in dirs if os.path.islink(os.path.join(dirpath, d))]:
                     if Path(dirpath, name).relative_to(repo_root).as_posix() not in removed:
                         return True
         return False
@@ -259,14 +288,11 @@ def _start_recheck(repo_root: Path, head: str, paths: list[str], prefix: str) ->
                 for chunk in chunks if chunk]
 
     def verify() -> None:
-        records = [rec for check in checks for rec in check.wait().stdout.split(b"\0") if rec]
-        # "# branch.oid SHA" ("(initial)" before the first commit); changes: "1 XY ... path"
-        # (8 fields before the path), "u XY ... path" (10: unmerged)
-        head_now = next((rec.split()[2].decode() for rec in records if rec.startswith(b"# branch.oid ")), "")
-        moved = [rec.split(b" ", {b"1": 8, b"u": 10}.get(rec[:1], 8))[-1].decode("utf-8", "surrogateescape")
-                 for rec in records if not rec.startswith(b"#")]
-        moved += [rec[2:].decode("utf-8", "surrogateescape") for listing in listings
-                  for rec in listing.wait().stdout.split(b"\0") if rec[:1] == b"S" or rec[:1].islower()]
+        outs = [check.wait().stdout for check in checks]
+        # the header "# branch.oid SHA" ("(initial)" before the first commit)
+        head_now = next((rec.split()[2].decode() for rec in outs[0].split(b"\0") if rec.startswith(b"# branch.oid ")), "")
+        moved = [path for out in outs for path, _kind, _sub in _changes(out)]
+        moved += [path for listing in listings for _tag, path in _flagged(listing.wait().stdout)]
         if head_now != head:
             raise RefusedError("HEAD moved while the update ran (a commit, reset or checkout); nothing was written: "
                                "run the update again")
@@ -339,13 +365,13 @@ def _write(repo_root: Path, git_dir: Path, head_entries: Entries, result: Entrie
             _remove(repo_root / p, repo_root)
         phase("write-added")
         checkout(modified + added if together else added)
+        phase("write-index")
+        if work_index != final_index:  # the stat data went to the work index: read it again
+            git.run(["update-index", "-q", "--refresh"], repo_root, env={"GIT_INDEX_FILE": str(final_index)}, ok_codes=(0, 1))
     except (git.GitError, OSError) as exc:  # a smudge filter failing (git-lfs offline), a full disk
         reason = str(exc) if isinstance(exc, git.GitError) else f"{exc.strerror}: {exc.filename}"
         raise CookiepatcherError(f"writing the result failed midway ({reason}); some files are written, the index is "
                                  f"not: fix the cause, then `git checkout -- .` restores them") from None
     except KeyboardInterrupt:  # Ctrl-C, SIGTERM
         raise WriteInterrupted() from None
-    phase("write-index")
-    if work_index != final_index:  # the stat data went to the work index: read it again
-        git.run(["update-index", "-q", "--refresh"], repo_root, env={"GIT_INDEX_FILE": str(final_index)}, ok_codes=(0, 1))
 

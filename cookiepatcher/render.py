@@ -877,12 +877,16 @@ def render(
             else:
                 try:
                     values = prompt_for_config(context, no_input)
-                except (jinja2.TemplateSyntaxError, UndefinedVariableInTemplate) as exc:
+                except (jinja2.TemplateError, UndefinedVariableInTemplate) as exc:  # syntax, runtime (a filter's)
                     _refuse_unrenderable_answer(exc, context, answers, default_context, flag)
                     raise
-                except (ArithmeticError, TypeError, LookupError, AttributeError) as exc:
-                    # an answer's (or a default's) Jinja failing in Python: {{ 1/0 }}, an
-                    # {% include %} without a loader (not prompts' EOFError or Abort: exit 130)
+                except Exception as exc:  # noqa: BLE001 - classified here
+                    # EOF at a prompt (click turns it into "Aborted!", exit 130) and
+                    # cookiecutter's own errors are handled below; anything else here is an
+                    # answer's (or a default's) Jinja failing in Python: {{ 1/0 }}, a
+                    # format error, bytes decoded wrongly, an {% include %} without a loader
+                    if isinstance(exc, (EOFError, CookiecutterException)) or type(exc).__module__.startswith("click"):
+                        raise
                     _refuse_unrenderable_answer(exc, context, answers, default_context, flag)
                     raise TemplateError(f"template render failed: {type(exc).__name__}: {exc}; fix the template") from None
             context["cookiecutter"].update(values)

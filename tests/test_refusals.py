@@ -455,6 +455,9 @@ def test_create_with_an_answer_outside_a_choice_points_to_key_value_not_set(tmp_
     ("note={{ cookiecutter.nope }}", "'collections.OrderedDict object' has no attribute 'nope'"),
     ("note={{ x|nosuchfilter }}", "No filter named 'nosuchfilter'"),  # an error of compiling, not parsing
     ("note={{ 1/0 }}", "division by zero"),  # an error in Python (was a traceback and exit 1)
+    ('note={{ "{:d}".format("x") }}', "Unknown format code 'd' for object of type 'str'"),  # a ValueError
+    ("note={% if true %}{{ 1|nofilter }}{% endif %}", "No filter named 'nofilter' found"),  # at run time
+    ('note={{ {}|dictsort(by="x") }}', 'You can only sort by either "key" or "value"'),  # a filter's own error
 ])
 def test_create_blames_an_answer_that_does_not_render_not_the_template(tmp_path, make_template, answer, why):
     """cookiecutter renders every answer as a Jinja template; an answer that fails is the
@@ -1131,14 +1134,15 @@ def test_a_dry_run_does_not_mind_a_locked_index(two_versions):
     assert git(project, "status", "--porcelain") == ""
 
 
-def test_an_update_interrupted_while_writing_says_the_files_are_partly_written(two_versions):
+@pytest.mark.parametrize("phase", ["write-modified", "write-added", "write-index"])
+def test_an_update_interrupted_while_writing_says_the_files_are_partly_written(two_versions, phase):
     from cookiepatcher.apply import WriteInterrupted
     from cookiepatcher.update import update_project
 
     project = generate(two_versions, "v1")
 
     def on_phase(name: str) -> None:
-        if name == "write-added":
+        if name == phase:
             raise KeyboardInterrupt
 
     with pytest.raises(WriteInterrupted):
@@ -1147,3 +1151,67 @@ def test_an_update_interrupted_while_writing_says_the_files_are_partly_written(t
     assert git(project, "diff", "--cached", "--name-only") == ""
     git(project, "checkout", "--", ".")
     assert git(project, "status", "--porcelain", "--untracked-files=no") == ""
+
+
+def test_an_untracked_symlink_in_a_folder_the_template_turns_into_a_file_blocks(tmp_path, make_template):
+    """os.walk lists a symlink to a folder among the folders: it was never looked at, and
+    checkout-index deleted it with the folder."""
+    tpl = make_template(tmp_path, {"v1": {"README.md": README, "d/a.txt": "a\n"}, "v2": {"README.md": README, "d": "now a file\n"}})
+    project = generate(tpl, "v1")
+    (project / "d" / "mylink").symlink_to(tmp_path)
+    assert_refused(project, ["update", "--checkout", "v2", "--no-input", "--dry-run"], "would be overwritten: d;")
+    assert_refused(project, ["update", "--checkout", "v2", "--no-input"], "would be overwritten: d;")
+
+
+@pytest.mark.parametrize(("change", "words"), [
+    (lambda p: git(p, "mv", "app.txt", "renamed.txt"), "uncommitted changes in app.txt, renamed.txt;"),
+    (lambda p: git(p, "mv", "app.txt", "caf\u00e9.txt"), "uncommitted changes in app.txt, caf\u00e9.txt;"),
+])
+def test_the_clean_check_names_staged_renames_by_both_paths(two_versions, change, words):
+    """A staged rename was misread (porcelain v1 gives the old path a record of its own):
+    "uncommitted changes in renamed.txt, xt", or "unresolved conflicts" for a name starting UU."""
+    project = generate(two_versions, "v1")
+    change(project)
+    assert_refused(project, ["update", "--checkout", "v2", "--no-input"], words)
+
+
+def test_flagged_files_are_named_as_they_are(two_versions):
+    """ls-files without -z quoted the name ("caf\\303\\251.txt")."""
+    project = generate(two_versions, "v1")
+    write(project / "caf\u00e9.txt", "x\n")
+    commit_all(project, "accent")
+    git(project, "update-index", "--skip-worktree", "caf\u00e9.txt")
+    assert_refused(project, ["update", "--checkout", "v2", "--no-input"], "skip-worktree: caf\u00e9.txt;")
+
+
+def test_a_submodule_with_changes_of_its_own_gets_advice_that_works(tmp_path, two_versions):
+    project = generate(two_versions, "v1")
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    git(lib, "init", "-q")
+    write(lib / "l.txt", "l\n")
+    commit_all(lib, "lib")
+    git(project, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(lib), "lib")
+    commit_all(project, "submodule")
+    write(project / "lib" / "scratch.txt", "untracked inside the submodule\n")
+    assert_refused(project, ["update", "--checkout", "v2", "--no-input"], "uncommitted changes in lib (a submodule)",
+                   "(in a submodule: inside it, its own changes or untracked files)")
+
+
+def test_the_skip_pattern_for_a_submodule_with_wildcards_in_its_name_matches_it(tmp_path, make_template):
+    tpl = make_template(tmp_path, {"v1": {"README.md": README}, "v2": {"README.md": README, "lib[1]/file.txt": "t\n"}})
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    git(lib, "init", "-q")
+    write(lib / "l.txt", "l\n")
+    commit_all(lib, "lib")
+    project = generate(tpl, "v1")
+    git(project, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(lib), "lib[1]")
+    commit_all(project, "submodule")
+    message = assert_refused(project, ["update", "--checkout", "v2", "--no-input"], "inside submodule lib[1]")
+    advice = json.loads(re.search(r'"skip": (\[.*?\]) in', message).group(1))
+    assert advice == ["/lib\\[1\\]/**"]
+    _commit_edited_record(project, lambda record: record.update(skip=advice))
+    proc = run_cli("update", "--checkout", "v2", "--no-input", cwd=project)
+    assert proc.returncode == 0, proc.stderr
+    assert not (project / "lib[1]" / "file.txt").exists()
