@@ -1,14 +1,17 @@
 """Preconditions on the project and the one-step write of a merge result.
 
 Writing follows ``git merge``: files from the merged tree (conflict markers in text
-files), unmerged index entries at stages 1/2/3 for conflicts. The whole result is known
-before anything is written, and the order is chosen so that an interrupted write is
-recoverable with ``git checkout -- .``: changed and deleted tracked files first, new
-files next, and the repository's index last (one atomic rename). Until that rename the
-index still describes the pre-update commit.
+files), unmerged index entries at stages 1/2/3 for conflicts, the index locked
+(``index.lock``) from before it is read until the new one replaces it, and the
+preconditions checked again under the lock. The whole result is known before anything
+is written, and the order is chosen so that an interrupted write is recoverable with
+``git checkout -- .``: changed and deleted tracked files first, new files next, and the
+repository's index last (one atomic rename). Until that rename the index still
+describes the pre-update commit.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -138,8 +141,6 @@ def check_untracked(repo_root: Path, creates: list[str], entries: Entries, remov
     """
     inside = sorted({sub for path in creates for sub in _parents(path) if sub in submodules})
     if inside:
-        import json
-
         names = ", ".join(printable(sub) for sub in inside[:5])
         # anchored (a leading # or ! is then no comment or negation), wildcards escaped
         patterns = ["/" + re.sub(r"([\\\[\]*?])", r"\\\1", sub[len(prefix):]) + "/**" for sub in inside]
