@@ -905,7 +905,8 @@ def render(
             project = generate_files(repo_dir=str(template_dir), context=context, output_dir=str(output_dir),
                                      overwrite_if_exists=False, accept_hooks=True)
         except FailedHookException as exc:
-            raise TemplateError(f"template hook failed: {exc}") from None
+            raise TemplateError(f"template hook failed: {exc}; the hook's own output above says why (an answer it "
+                                f"refuses: change it; else fix the hook)") from None
         except UndefinedVariableInTemplate as exc:
             raise TemplateError(f"template render failed: {exc.message}: {exc.error.message}") from None
         except CookiecutterException as exc:

@@ -421,6 +421,10 @@ def test_a_failing_hook_is_one_error_line_without_cookiecutters_traceback(comman
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and "Stopping generation" not in proc.stderr, proc.stderr
     assert proc.stderr.splitlines()[-1].startswith("cookiepatcher: error: template hook failed"), proc.stderr
+    # the hook's own message comes first, and the error line points to it (found by a new-user trial)
+    assert proc.stderr.index("hook says no") < proc.stderr.index("cookiepatcher: error:")
+    assert proc.stderr.rstrip().endswith("the hook's own output above says why (an answer it refuses: change it; "
+                                         "else fix the hook)"), proc.stderr
 
 
 @pytest.mark.parametrize("args", [["update", "--set", "python_version"], ["update", "--bogus"], ["nosuch"]])
