@@ -132,7 +132,8 @@ def check_untracked(repo_root: Path, creates: list[str], entries: Entries, remov
         submodules: the project's submodule paths (gitlinks of HEAD): a file the
             template adds inside one would be written into the submodule's own work
             tree (git merge stops there too).
-        prefix: the project folder, for the ``skip`` pattern the message suggests.
+        prefix: the project folder, left out of the paths messages name (and of the
+            ``skip`` pattern the message suggests).
 
     An untracked file whose bytes equal the new file's does not block.
 
@@ -177,7 +178,7 @@ def check_untracked(repo_root: Path, creates: list[str], entries: Entries, remov
         if in_the_way(path):
             blocked.append(path)
     if blocked:
-        names = ", ".join(printable(b) for b in sorted(set(blocked))[:5])
+        names = ", ".join(printable(b[len(prefix):] if b.startswith(prefix) else b) for b in sorted(set(blocked))[:5])
         raise RefusedError(f"untracked or ignored files would be overwritten: {names}; move or commit them, then run the update again")
 
 
@@ -332,14 +333,19 @@ def _write(repo_root: Path, git_dir: Path, head_entries: Entries, result: Entrie
     lines = [f"0 {null}\t{p}\0" for p in removed]
     lines += [f"{result[p][0]} {result[p][1]}\t{p}\0" for p in changed]
     blob = "".join(lines).encode("utf-8", "surrogateescape")
-    if stages:
-        git.run(["update-index", "-z", "--index-info"], repo_root, env={"GIT_INDEX_FILE": str(work_index)}, input=blob)
     conflict_lines = []
     for p, st in sorted(stages.items()):
         conflict_lines.append(f"0 {null}\t{p}\0")
         conflict_lines += [f"{mode} {sha} {n}\t{p}\0" for n, (mode, sha) in sorted(st.items())]
     final_blob = blob + "".join(conflict_lines).encode("utf-8", "surrogateescape")
-    git.run(["update-index", "-z", "--index-info"], repo_root, env={"GIT_INDEX_FILE": str(final_index)}, input=final_blob)
+    try:
+        if stages:
+            git.run(["update-index", "-z", "--index-info"], repo_root, env={"GIT_INDEX_FILE": str(work_index)}, input=blob)
+        git.run(["update-index", "-z", "--index-info"], repo_root, env={"GIT_INDEX_FILE": str(final_index)},
+                input=final_blob)
+    except git.GitError as exc:  # git 2.39 refuses some entries its own merge made ("cache entry has null sha1")
+        raise CookiepatcherError(f"git could not build the merged index ({exc}); nothing was written: a newer git may "
+                                 f"take it, or make that part of the template's change by hand") from None
     recheck()
 
     def checkout(paths: list[str]) -> None:

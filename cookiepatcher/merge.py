@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cookiepatcher import git
+from cookiepatcher.answers import printable
+from cookiepatcher.errors import CookiepatcherError
 from cookiepatcher.record import RECORD_FILE
 
 Entries = dict[str, tuple[str, str]]  # path -> (mode, sha)
@@ -345,6 +347,11 @@ def merge_renders(
     # the merged tree is ours plus its changes (one diff-tree, which the report reads too)
     changes = git.diff_trees(repo, ours_tree, tree)
     entries = _apply_changes(ours, changes)
+    empty = sorted(p for p, (_mode, sha) in entries.items() if not sha.strip("0"))
+    if empty:  # seen with git 2.39: a folder the template renames, where the user made a subfolder a file
+        raise CookiepatcherError(f"git's merge left {printable(empty[0][len(prefix):])} without content (`git merge` "
+                                 f"fails on it too); nothing was written: make that part of the template's change by "
+                                 f"hand, or update with a newer git")
     if record is not None and prefix + RECORD_FILE in entries:
         theirs_render[RECORD_FILE] = entries[prefix + RECORD_FILE]  # its sha, not the mark
     relabelled = _relabel_base(repo, entries, stages, b, _label(base_label))

@@ -1215,3 +1215,36 @@ def test_the_skip_pattern_for_a_submodule_with_wildcards_in_its_name_matches_it(
     proc = run_cli("update", "--checkout", "v2", "--no-input", cwd=project)
     assert proc.returncode == 0, proc.stderr
     assert not (project / "lib[1]" / "file.txt").exists()
+
+
+def test_an_entry_gits_merge_leaves_without_content_is_refused_with_a_way_out(tmp_path, make_template):
+    """git 2.39's merge leaves src2/pkg~HEAD with a null id (`git merge` itself then fails
+    to write its index, half-way through the work tree); the update names it, writes
+    nothing, and says what to do (found by the session's differential fuzz)."""
+    tpl = make_template(tmp_path, {"v1": {"README.md": README, "src/a.txt": "1\n2\n3\n", "src/pkg/m.txt": "x\ny\nz\n"},
+                                   "v2": {"README.md": README, "src2/a.txt": "1\n2\n3\n", "src2/pkg/m.txt": "x\ny\nz\n",
+                                          "src/a.txt": None, "src/pkg/m.txt": None}})
+    project = generate(tpl, "v1")
+    git(project, "rm", "-rq", "src/pkg")
+    write(project / "src" / "pkg", "user file\n")
+    commit_all(project, "pkg is a file")
+    before = snapshot(project)
+    proc = run_cli("update", "--checkout", "v2", "--no-input", cwd=project)
+    if proc.returncode == 2:  # git 2.39
+        assert proc.stderr.splitlines() == [
+            "cookiepatcher: error: git's merge left src2/pkg~HEAD without content (`git merge` fails on it too); nothing "
+            "was written: make that part of the template's change by hand, or update with a newer git"]
+        assert snapshot(project) == before
+    else:  # a git whose merge records the entry: an ordinary conflicted update
+        assert proc.returncode == 1, proc.stderr
+        assert not any(line.split()[1].strip("0") == "" for line in git(project, "ls-files", "-s").splitlines())
+
+
+def test_untracked_files_in_the_way_are_named_from_the_project_folder(tmp_path, two_versions):
+    mono = tmp_path / "mono"
+    project = generate(two_versions, "v1", output_dir=mono, init_git=False)
+    git(mono, "init", "-q")
+    commit_all(mono, "monorepo")
+    write(project / "NEW.md", "mine\n")
+    message = assert_refused(project, ["update", "--checkout", "v2", "--no-input"], "would be overwritten: NEW.md;")
+    assert project.name not in message
