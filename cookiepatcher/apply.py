@@ -57,20 +57,25 @@ def start_clean_check(repo_root: Path, prefix: str, dry_run: bool = False) -> Ca
     return lambda: _verify_clean(repo_root, listing, status, prefix)
 
 
-def _changes(status_out: bytes) -> list[tuple[str, str, bool]]:
+def _changes(status_out: bytes) -> list[tuple[str, str, str]]:
     """``(path, kind, submodule)`` of each change in the output of ``git status
     --porcelain=v2 -z --no-renames``: kind ``"u"`` for an unmerged path, ``"1"`` for any
-    other change; header lines (``# ...``) are left out.
+    other change; submodule ``""`` for a file, else ``"inside"`` (the submodule has
+    changes or untracked files of its own) or ``"commit"`` (it is at another commit, or
+    that is staged); header lines (``# ...``) are left out.
 
     Records (git-status documentation): ``1 XY SUB mH mI mW hH hI PATH`` (8 fields before
     the path, which may hold spaces), ``u XY SUB m1 m2 m3 mW h1 h2 h3 PATH`` (10); SUB is
-    ``N...`` for a file and ``S...`` for a submodule.
+    ``N...`` for a file and ``S<c><m><u>`` for a submodule (commit changed, tracked
+    changes, untracked files).
     """
     out = []
     for rec in status_out.split(b"\0"):
         if rec[:2] in (b"1 ", b"u "):
             fields = rec.split(b" ", 10 if rec[:1] == b"u" else 8)
-            out.append((fields[-1].decode("utf-8", "surrogateescape"), rec[:1].decode(), fields[2][:1] == b"S"))
+            sub = fields[2]
+            kind = "" if sub[:1] != b"S" else "inside" if sub[2:3] == b"M" or sub[3:4] == b"U" else "commit"
+            out.append((fields[-1].decode("utf-8", "surrogateescape"), rec[:1].decode(), kind))
     return out
 
 
@@ -115,8 +120,11 @@ def _verify_clean(repo_root: Path, listing: git.Started, status: git.Started, pr
     if changes:
         dirty = [printable(path[len(prefix):]) + (" (a submodule)" if sub else "") for path, _kind, sub in changes]
         names = ", ".join(dirty[:5]) + (f" and {len(dirty) - 5} more" if len(dirty) > 5 else "")
-        inside = " (in a submodule: inside it, its own changes or untracked files)" if any(s for *_x, s in changes) else ""
-        raise RefusedError(f"uncommitted changes in {names}; commit or stash them{inside}, then run the update again")
+        subs = {sub for *_x, sub in changes}
+        advice = "commit or stash them" + (" (for a submodule: its own changes or untracked files, inside it)"
+                                           if "inside" in subs else "") + \
+            ("; for a submodule at another commit, `git add` it or `git submodule update` it" if "commit" in subs else "")
+        raise RefusedError(f"uncommitted changes in {names}; {advice}, then run the update again")
 
 
 def check_untracked(repo_root: Path, creates: list[str], entries: Entries, removed: set[str] | frozenset[str] = frozenset(),
@@ -142,7 +150,7 @@ def check_untracked(repo_root: Path, creates: list[str], entries: Entries, remov
     """
     inside = sorted({sub for path in creates for sub in _parents(path) if sub in submodules})
     if inside:
-        names = ", ".join(printable(sub) for sub in inside[:5])
+        names = ", ".join(printable(sub[len(prefix):]) for sub in inside[:5])
         # anchored (a leading # or ! is then no comment or negation), wildcards escaped
         patterns = ["/" + re.sub(r"([\\\[\]*?])", r"\\\1", sub[len(prefix):]) + "/**" for sub in inside]
         raise RefusedError(f"the template adds files inside submodule {names}; keep them out with \"skip\": "
@@ -343,9 +351,10 @@ def _write(repo_root: Path, git_dir: Path, head_entries: Entries, result: Entrie
             git.run(["update-index", "-z", "--index-info"], repo_root, env={"GIT_INDEX_FILE": str(work_index)}, input=blob)
         git.run(["update-index", "-z", "--index-info"], repo_root, env={"GIT_INDEX_FILE": str(final_index)},
                 input=final_blob)
-    except git.GitError as exc:  # git 2.39 refuses some entries its own merge made ("cache entry has null sha1")
-        raise CookiepatcherError(f"git could not build the merged index ({exc}); nothing was written: a newer git may "
-                                 f"take it, or make that part of the template's change by hand") from None
+    except git.GitError as exc:  # a full disk; or git refusing an entry its own merge made ("null sha1")
+        way_out = ("a newer git may take it, or make that part of the template's change by hand" if "null sha1" in str(exc)
+                   else "fix the cause (disk space?), then update again")
+        raise CookiepatcherError(f"git could not build the merged index ({exc}); nothing was written: {way_out}") from None
     recheck()
 
     def checkout(paths: list[str]) -> None:

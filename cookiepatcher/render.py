@@ -401,14 +401,16 @@ def _plain_text_shortcut(env: Any) -> Any:
 
 
 @contextlib.contextmanager
-def _generation_env(output_dir: Path, way_out: str) -> Iterator[None]:
+def _generation_env(output_dir: Path, way_out: str, answer_flag: str = "") -> Iterator[None]:
     """The environments cookiecutter's generation makes, with :func:`_plain_text_shortcut`
     and every rendered file or folder name checked by :func:`_check_name` before
     cookiecutter uses it (in ``generate_files``, ``env.from_string`` renders names only).
 
     cookiecutter renders a folder's whole absolute path: a project folder whose path
-    holds the environment's Jinja syntax is refused (``way_out`` says what to do) before
-    such a path is compiled, which would fail or name another folder."""
+    holds the environment's Jinja syntax is refused (``way_out`` says what to do when the
+    syntax is in ``output_dir``; when it is in the project folder's name, the message
+    names the answer it comes from and ``answer_flag``) before such a path is compiled,
+    which would fail or name another folder."""
     from cookiecutter import generate
 
     top = os.path.abspath(output_dir)
@@ -424,10 +426,18 @@ def _generation_env(output_dir: Path, way_out: str) -> Iterator[None]:
         def checked_from_string(source: Any, *args: Any, **kwargs: Any) -> Any:
             prefix = next(iter(rendered), top)
             if isinstance(source, str) and os.path.isabs(source) and any(m in prefix for m in markers):
-                # (in the output folder's path, or in the project folder's name: from an answer)
-                cause = way_out if any(m in top for m in markers) else "check the answers used in its name"
-                raise RefusedError(f"the folder {printable(prefix)} holds Jinja syntax, which cookiecutter renders in "
-                                   f"the path of every folder it writes; {cause}")
+                if any(m in top for m in markers):  # in the output folder's path
+                    raise RefusedError(f"the folder {printable(prefix)} holds Jinja syntax, which cookiecutter renders "
+                                       f"in the path of every folder it writes; {way_out}")
+                # in the project folder's name: from an answer
+                name = os.path.relpath(prefix, top)
+                answers = context.get("cookiecutter", {}) if isinstance(context, dict) else {}
+                key = next((k for k, v in answers.items() if not str(k).startswith("_") and isinstance(v, str) and v
+                            and v in name and any(m in v for m in markers)), None)
+                cause = (f"it comes from the answer {printable(key)}={printable(repr(answers[key]))}: change it with "
+                         f"{answer_flag}{printable(key)}=NEW" if key is not None else "check the answers used in its name")
+                raise RefusedError(f"the project folder name {printable(repr(name))} holds Jinja syntax, which cookiecutter "
+                                   f"renders in the path of every folder it writes; {cause}")
             return _CheckedName(from_string(source, *args, **kwargs), source, top, rendered)
 
         env.from_string = checked_from_string
@@ -673,6 +683,20 @@ def name_answer_keys(names: Iterable[str]) -> set[str]:
     return keys
 
 
+def _raised_rendering(exc: BaseException) -> bool:
+    """Whether ``exc`` was raised while Jinja rendered something (a frame of cookiecutter's
+    ``render_variable``, of Jinja, or of a compiled template) rather than, say, while a
+    prompt read its input."""
+    tb = exc.__traceback__
+    while tb is not None:
+        frame = tb.tb_frame
+        if frame.f_code.co_name == "render_variable" or str(frame.f_globals.get("__name__", "")).startswith("jinja2") \
+                or frame.f_code.co_filename == "<template>":
+            return True
+        tb = tb.tb_next
+    return False
+
+
 def _refuse_unrenderable_answer(exc: Exception, context: dict[str, Any], answers: Mapping[str, Any] | None,
                                 default_context: Mapping[str, Any] | None, flag: str) -> None:
     """Blame the user's answer, not the template, for an error of cookiecutter's
@@ -869,7 +893,7 @@ def render(
     # names joined to the output folder differ from run to run: not worth keeping compiled
     volatile = tuple({str(output_dir.absolute()), os.path.realpath(output_dir)})
     way_out = "set TMPDIR to a folder without it" if mode == "upgrade" else "choose another --output-dir"
-    with det, _compiled_template_cache(volatile), _generation_env(output_dir, way_out), _render_env(mode, template_dir), \
+    with det, _compiled_template_cache(volatile), _generation_env(output_dir, way_out, flag), _render_env(mode, template_dir), \
             hook_output:
         try:
             if prompt is not None:
@@ -887,6 +911,9 @@ def render(
                     # format error, bytes decoded wrongly, an {% include %} without a loader
                     if isinstance(exc, (EOFError, CookiecutterException)) or type(exc).__module__.startswith("click"):
                         raise
+                    if not _raised_rendering(exc):  # reading a typed answer failed: stdin closed, not UTF-8
+                        raise RefusedError(f"cannot read an answer from standard input ({type(exc).__name__}: {exc}); "
+                                           f"give the answers as KEY=VALUE with --no-input, or run in a terminal") from None
                     _refuse_unrenderable_answer(exc, context, answers, default_context, flag)
                     raise TemplateError(f"template render failed: {type(exc).__name__}: {exc}; fix the template") from None
             context["cookiecutter"].update(values)

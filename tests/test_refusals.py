@@ -10,6 +10,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -824,8 +825,21 @@ def test_jinja_syntax_from_an_answer_in_the_project_folder_name_blames_the_answe
     proc = _create(two_versions, tmp_path, "--output-dir", tmp_path / "out",
                    "project_slug=x{% raw %}{{{% endraw %}y")  # (cookiecutter renders an answer as Jinja too)
     assert proc.returncode == 2, proc.stderr
-    assert proc.stderr.rstrip().endswith("holds Jinja syntax, which cookiecutter renders in the path of every folder "
-                                         "it writes; check the answers used in its name")
+    assert proc.stderr.splitlines() == ["cookiepatcher: error: the project folder name 'x{{y' holds Jinja syntax, "
+                                        "which cookiecutter renders in the path of every folder it writes; it comes "
+                                        "from the answer project_slug='x{{y': change it with project_slug=NEW"]
+
+
+def test_jinja_syntax_in_a_project_folder_name_blames_the_answer_in_an_update_too(tmp_path, make_template):
+    """A template without folders creates such a project; every update of a template that
+    gained a folder is refused, naming the answer and --set (it named a temporary folder)."""
+    tpl = make_template(tmp_path, {"v1": {"README.md": README}, "v2": {"README.md": README, "src/a.py": "A = 1\n"}})
+    project = generate(tpl, "v1", {"project_slug": "x{% raw %}{{{% endraw %}y"})
+    assert project.name == "x{{y"
+    assert_refused(project, ["update", "--checkout", "v2", "--no-input"],
+                   "the project folder name 'x{{y' holds Jinja syntax", "change it with --set project_slug=NEW")
+    proc = run_cli("update", "--checkout", "v2", "--no-input", "--set", "project_slug=xy", cwd=project)
+    assert proc.returncode == 0, proc.stderr
 
 
 # -- changes made while an update runs, filters, the environment ------------------------------
@@ -1195,7 +1209,7 @@ def test_a_submodule_with_changes_of_its_own_gets_advice_that_works(tmp_path, tw
     commit_all(project, "submodule")
     write(project / "lib" / "scratch.txt", "untracked inside the submodule\n")
     assert_refused(project, ["update", "--checkout", "v2", "--no-input"], "uncommitted changes in lib (a submodule)",
-                   "(in a submodule: inside it, its own changes or untracked files)")
+                   "commit or stash them (for a submodule: its own changes or untracked files, inside it), then run")
 
 
 def test_the_skip_pattern_for_a_submodule_with_wildcards_in_its_name_matches_it(tmp_path, make_template):
@@ -1248,3 +1262,53 @@ def test_untracked_files_in_the_way_are_named_from_the_project_folder(tmp_path, 
     write(project / "NEW.md", "mine\n")
     message = assert_refused(project, ["update", "--checkout", "v2", "--no-input"], "would be overwritten: NEW.md;")
     assert project.name not in message
+
+
+def test_a_submodule_at_another_commit_gets_advice_that_works(tmp_path, two_versions):
+    """Nothing to commit or stash inside it: git add it, or put it back."""
+    project = generate(two_versions, "v1")
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    git(lib, "init", "-q")
+    for n in (1, 2):
+        write(lib / "l.txt", f"{n}\n")
+        commit_all(lib, f"lib {n}")
+    git(project, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(lib), "lib")
+    commit_all(project, "submodule")
+    git(project / "lib", "checkout", "-q", "HEAD~1")
+    message = assert_refused(project, ["update", "--checkout", "v2", "--no-input"], "uncommitted changes in lib (a submodule)",
+                             "; for a submodule at another commit, `git add` it or `git submodule update` it, then run")
+    assert "inside it" not in message
+
+
+def test_answers_that_cannot_be_read_from_standard_input_are_not_the_templates_fault(tmp_path, two_versions):
+    """A typed answer that is not UTF-8 (strict stdin, as under en_US.UTF-8) was "template
+    render failed: UnicodeDecodeError ...; fix the template"."""
+    proc = subprocess.run([sys.executable, "-m", "cookiepatcher", "create", two_versions.location, "--output-dir",
+                           str(tmp_path / "out")], cwd=tmp_path, capture_output=True, input=b"\xff\n",
+                          env={**os.environ, "PYTHONIOENCODING": "utf-8:strict"})
+    stderr = proc.stderr.decode("utf-8", "replace")
+    assert proc.returncode == 2, stderr
+    assert stderr.splitlines()[-1].startswith("cookiepatcher: error: cannot read an answer from standard input "
+                                              "(UnicodeDecodeError: ")
+    assert stderr.rstrip().endswith("give the answers as KEY=VALUE with --no-input, or run in a terminal")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_full_disk_while_building_the_index_says_so(two_versions, monkeypatch):
+    from cookiepatcher import apply, git as gitmod
+    from cookiepatcher.errors import CookiepatcherError
+
+    project = generate(two_versions, "v1")
+    real_run = gitmod.run
+
+    def full(args, *a, **kw):
+        if "update-index" in args and "--index-info" in args:
+            raise gitmod.GitError("git update-index failed: error: write error. Out of diskspace")
+        return real_run(args, *a, **kw)
+
+    monkeypatch.setattr(apply.git, "run", full)
+    before = snapshot(project)
+    error = _update_with(project, lambda: None)
+    assert isinstance(error, CookiepatcherError) and "nothing was written: fix the cause (disk space?)" in str(error), error
+    assert snapshot(project) == before
