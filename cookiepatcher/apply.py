@@ -60,9 +60,8 @@ def start_clean_check(repo_root: Path, prefix: str, dry_run: bool = False) -> Ca
 def _changes(status_out: bytes) -> list[tuple[str, str, str]]:
     """``(path, kind, submodule)`` of each change in the output of ``git status
     --porcelain=v2 -z --no-renames``: kind ``"u"`` for an unmerged path, ``"1"`` for any
-    other change; submodule ``""`` for a file, else ``"inside"`` (the submodule has
-    changes or untracked files of its own) or ``"commit"`` (it is at another commit, or
-    that is staged); header lines (``# ...``) are left out.
+    other change; submodule ``""`` for a file, else the advice that fits it (a
+    :data:`_SUBMODULE_ADVICE` key); header lines (``# ...``) are left out.
 
     Records (git-status documentation): ``1 XY SUB mH mI mW hH hI PATH`` (8 fields before
     the path, which may hold spaces), ``u XY SUB m1 m2 m3 mW h1 h2 h3 PATH`` (10); SUB is
@@ -73,10 +72,25 @@ def _changes(status_out: bytes) -> list[tuple[str, str, str]]:
     for rec in status_out.split(b"\0"):
         if rec[:2] in (b"1 ", b"u "):
             fields = rec.split(b" ", 10 if rec[:1] == b"u" else 8)
-            sub = fields[2]
-            kind = "" if sub[:1] != b"S" else "inside" if sub[2:3] == b"M" or sub[3:4] == b"U" else "commit"
-            out.append((fields[-1].decode("utf-8", "surrogateescape"), rec[:1].decode(), kind))
+            xy, sub = fields[1], fields[2]
+            advice = ""
+            if sub[:1] == b"S":
+                advice = ("gone" if xy[1:2] == b"D" else "staged" if xy[:1] != b"." else
+                          "both" if sub[1:2] == b"C" and b"." != sub[2:3] + sub[3:4] != b".." else
+                          "commit" if sub[1:2] == b"C" else "inside")
+            out.append((fields[-1].decode("utf-8", "surrogateescape"), rec[:1].decode(), advice))
     return out
+
+
+#: what to do about a submodule with changes (see :func:`_changes`)
+_SUBMODULE_ADVICE = {
+    "inside": "for a submodule, its own changes or untracked files: inside it",
+    "commit": "for a submodule at another commit: `git add` and commit it, or `git submodule update` it",
+    "both": "for a submodule at another commit with changes of its own: deal with those inside it, then `git add` "
+            "and commit it (or `git submodule update` it)",
+    "staged": "for a submodule whose new commit is staged: commit it, or `git reset` it",
+    "gone": "for a submodule whose folder is gone: `git submodule update` it",
+}
 
 
 def _flagged(listing_out: bytes) -> list[tuple[str, str]]:
@@ -120,10 +134,8 @@ def _verify_clean(repo_root: Path, listing: git.Started, status: git.Started, pr
     if changes:
         dirty = [printable(path[len(prefix):]) + (" (a submodule)" if sub else "") for path, _kind, sub in changes]
         names = ", ".join(dirty[:5]) + (f" and {len(dirty) - 5} more" if len(dirty) > 5 else "")
-        subs = {sub for *_x, sub in changes}
-        advice = "commit or stash them" + (" (for a submodule: its own changes or untracked files, inside it)"
-                                           if "inside" in subs else "") + \
-            ("; for a submodule at another commit, `git add` it or `git submodule update` it" if "commit" in subs else "")
+        advice = "; ".join(["commit or stash them"] + [_SUBMODULE_ADVICE[a] for a in _SUBMODULE_ADVICE
+                                                          if a in {sub for *_x, sub in changes}])
         raise RefusedError(f"uncommitted changes in {names}; {advice}, then run the update again")
 
 

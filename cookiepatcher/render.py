@@ -432,8 +432,13 @@ def _generation_env(output_dir: Path, way_out: str, answer_flag: str = "") -> It
                 # in the project folder's name: from an answer
                 name = os.path.relpath(prefix, top)
                 answers = context.get("cookiecutter", {}) if isinstance(context, dict) else {}
-                key = next((k for k, v in answers.items() if not str(k).startswith("_") and isinstance(v, str) and v
-                            and v in name and any(m in v for m in markers)), None)
+                # the answers the folder's name uses (its template name, e.g. {{cookiecutter.slug}}),
+                # whose value holds the syntax; else any such answer in the name, longest first
+                used = re.findall(r"cookiecutter\s*\.\s*([A-Za-z_]\w*)", str(rendered.get(prefix, "")))
+                candidates = sorted((k for k, v in answers.items() if not str(k).startswith("_") and isinstance(v, str)
+                                     and v and v in name and any(m in v for m in markers)),
+                                    key=lambda k: (k not in used, -len(answers[k])))
+                key = candidates[0] if candidates else None
                 cause = (f"it comes from the answer {printable(key)}={printable(repr(answers[key]))}: change it with "
                          f"{answer_flag}{printable(key)}=NEW" if key is not None else "check the answers used in its name")
                 raise RefusedError(f"the project folder name {printable(repr(name))} holds Jinja syntax, which cookiecutter "
@@ -683,6 +688,12 @@ def name_answer_keys(names: Iterable[str]) -> set[str]:
     return keys
 
 
+def _reading_input(exc: BaseException) -> bool:
+    """Whether ``exc`` is how reading standard input fails: bytes that are not in its
+    encoding, a closed stdin (``input(): lost sys.stdin``), an I/O error."""
+    return isinstance(exc, (UnicodeDecodeError, OSError)) or (isinstance(exc, RuntimeError) and "stdin" in str(exc))
+
+
 def _raised_rendering(exc: BaseException) -> bool:
     """Whether ``exc`` was raised while Jinja rendered something (a frame of cookiecutter's
     ``render_variable``, of Jinja, or of a compiled template) rather than, say, while a
@@ -896,26 +907,26 @@ def render(
     with det, _compiled_template_cache(volatile), _generation_env(output_dir, way_out, flag), _render_env(mode, template_dir), \
             hook_output:
         try:
-            if prompt is not None:
-                values = prompt(context)
-            else:
-                try:
-                    values = prompt_for_config(context, no_input)
-                except (jinja2.TemplateError, UndefinedVariableInTemplate) as exc:  # syntax, runtime (a filter's)
+            try:
+                values = prompt(context) if prompt is not None else prompt_for_config(context, no_input)
+            except (jinja2.TemplateError, UndefinedVariableInTemplate) as exc:  # syntax, runtime (a filter's)
+                if prompt is None:  # (an upgrade keeps the recorded answers as they are: no answer renders)
                     _refuse_unrenderable_answer(exc, context, answers, default_context, flag)
+                raise
+            except Exception as exc:  # noqa: BLE001 - classified here
+                # EOF at a prompt (click turns it into "Aborted!", exit 130) and cookiecutter's
+                # own errors are handled below
+                if isinstance(exc, (EOFError, CookiecutterException)) or type(exc).__module__.startswith("click"):
                     raise
-                except Exception as exc:  # noqa: BLE001 - classified here
-                    # EOF at a prompt (click turns it into "Aborted!", exit 130) and
-                    # cookiecutter's own errors are handled below; anything else here is an
-                    # answer's (or a default's) Jinja failing in Python: {{ 1/0 }}, a
-                    # format error, bytes decoded wrongly, an {% include %} without a loader
-                    if isinstance(exc, (EOFError, CookiecutterException)) or type(exc).__module__.startswith("click"):
-                        raise
-                    if not _raised_rendering(exc):  # reading a typed answer failed: stdin closed, not UTF-8
-                        raise RefusedError(f"cannot read an answer from standard input ({type(exc).__name__}: {exc}); "
-                                           f"give the answers as KEY=VALUE with --no-input, or run in a terminal") from None
+                if not _raised_rendering(exc) and _reading_input(exc):  # stdin closed, or not UTF-8
+                    raise RefusedError(f"cannot read an answer from standard input ({type(exc).__name__}: {exc}); "
+                                       f"give the answers as KEY=VALUE with --no-input, or run in a terminal") from None
+                # an answer's or a default's Jinja failing in Python ({{ 1/0 }}, a format error,
+                # an {% include %} without a loader), or the template's questions themselves
+                # (an empty choice list, bad prompt markup, bad Jinja settings)
+                if prompt is None:
                     _refuse_unrenderable_answer(exc, context, answers, default_context, flag)
-                    raise TemplateError(f"template render failed: {type(exc).__name__}: {exc}; fix the template") from None
+                raise TemplateError(f"template render failed: {type(exc).__name__}: {exc}; fix the template") from None
             context["cookiecutter"].update(values)
             # the answers the record keeps, and their names (from the template's defaults, the
             # user's config, a prompt or a JSON answer); a private value is written only by

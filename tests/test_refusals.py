@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -1209,7 +1210,7 @@ def test_a_submodule_with_changes_of_its_own_gets_advice_that_works(tmp_path, tw
     commit_all(project, "submodule")
     write(project / "lib" / "scratch.txt", "untracked inside the submodule\n")
     assert_refused(project, ["update", "--checkout", "v2", "--no-input"], "uncommitted changes in lib (a submodule)",
-                   "commit or stash them (for a submodule: its own changes or untracked files, inside it), then run")
+                   "commit or stash them; for a submodule, its own changes or untracked files: inside it, then run")
 
 
 def test_the_skip_pattern_for_a_submodule_with_wildcards_in_its_name_matches_it(tmp_path, make_template):
@@ -1277,8 +1278,18 @@ def test_a_submodule_at_another_commit_gets_advice_that_works(tmp_path, two_vers
     commit_all(project, "submodule")
     git(project / "lib", "checkout", "-q", "HEAD~1")
     message = assert_refused(project, ["update", "--checkout", "v2", "--no-input"], "uncommitted changes in lib (a submodule)",
-                             "; for a submodule at another commit, `git add` it or `git submodule update` it, then run")
+                             "; for a submodule at another commit: `git add` and commit it, or `git submodule update` it, then run")
     assert "inside it" not in message
+    git(project / "lib", "checkout", "-q", "-")  # back where the project records it
+    shutil.rmtree(project / "lib")  # ... and its folder gone
+    assert_refused(project, ["update", "--checkout", "v2", "--no-input"], "for a submodule whose folder is gone: "
+                   "`git submodule update` it")
+    git(project, "submodule", "update", "-q")
+    write(project / "lib" / "l.txt", "mine\n")
+    git(project / "lib", "commit", "-qam", "mine")
+    git(project, "add", "lib")  # a new commit of it staged
+    assert_refused(project, ["update", "--checkout", "v2", "--no-input"], "for a submodule whose new commit is "
+                   "staged: commit it, or `git reset` it")
 
 
 def test_answers_that_cannot_be_read_from_standard_input_are_not_the_templates_fault(tmp_path, two_versions):
@@ -1312,3 +1323,23 @@ def test_a_full_disk_while_building_the_index_says_so(two_versions, monkeypatch)
     error = _update_with(project, lambda: None)
     assert isinstance(error, CookiepatcherError) and "nothing was written: fix the cause (disk space?)" in str(error), error
     assert snapshot(project) == before
+
+
+def test_a_template_question_cookiecutter_cannot_ask_is_the_templates_fault(tmp_path, make_template):
+    """An empty choice list fails outside Jinja, with --no-input: not a problem reading input."""
+    tpl = make_template(tmp_path, {"v1": {"README.md": README}},
+                        cookiecutter_json={"project_name": "Demo", "project_slug": "demo", "x": []})
+    proc = run_cli("create", tpl.location, "--no-input", "--output-dir", tmp_path / "out", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines() == ["cookiepatcher: error: template render failed: ValueError: The list of choices "
+                                        "is empty; fix the template"]
+
+
+def test_the_answer_named_for_jinja_syntax_in_the_folder_name_is_the_one_the_name_uses(tmp_path, make_template):
+    tpl = make_template(tmp_path, {"v1": {"src/a.py": "A = 1\n"}},
+                        cookiecutter_json={"a": "q", "project_name": "Demo", "project_slug": "demo"})
+    # ("a" comes first, and its value is part of the name too)
+    proc = run_cli("create", tpl.location, "--no-input", "--output-dir", tmp_path / "out",
+                   "a={{ '{{' }}x", "project_slug={{ '{{' }}xy", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.rstrip().endswith("it comes from the answer project_slug='{{xy': change it with project_slug=NEW")
