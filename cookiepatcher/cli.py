@@ -5,6 +5,7 @@ stderr) or, for ``check``, out of date; 2 refused or failed with nothing changed
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sys
@@ -60,6 +61,20 @@ class _Group(click.Group):
         except click.ClickException as exc:
             click.echo(f"cookiepatcher: error: {exc.format_message()}", err=True)
             sys.exit(exc.exit_code)
+        except SystemExit as exc:
+            # click ends with 1 when stdout is a closed pipe (`cookiepatcher check | true`),
+            # wrapping the streams first: 1 means "out of date" or "conflicts" here, so
+            # end as for lost output instead (Python's 120, see run)
+            # (by name: click 8.3 renamed the class _PacifyFlushWrapper, deprecating the public one)
+            if exc.code == 1 and type(sys.stdout).__name__.lstrip("_") == "PacifyFlushWrapper":
+                sys.exit(120)
+            raise
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EIO, errno.EDQUOT, errno.EFBIG):
+                raise
+            # writing the output failed (a full disk): as Python, 120 for lost output
+            click.echo(f"cookiepatcher: error: cannot write the output ({exc.strerror})", err=True)
+            sys.exit(120)
         except click.Abort as exc:  # Ctrl-C, or end of input at a prompt: not 1, which means conflicts
             from cookiepatcher.apply import WriteInterrupted
 

@@ -170,6 +170,11 @@ def link_project(
         folder_at_target = template_folder(source, commit or target, directory, scratch, "link")
         check_known_answers(folder_at_target, answers or {})
         context = {"cookiecutter": load_context(folder_at_target, None)}
+        for key, value in (answers or {}).items():  # as create and `update --set` refuse them
+            options = context["cookiecutter"].get(key)
+            if isinstance(options, list) and options and value not in options:
+                shown = ", ".join(str(o) for o in options)
+                raise RefusedError(f"{key}={value}: not one of the template's choices ({shown}); pick one of them")
         final_answers = public_context(resolve_answers(context, given, ask=ask))
         project = locate(folder, need_commit=False)
         parent = str(project.folder.parent)

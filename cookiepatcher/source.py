@@ -142,8 +142,10 @@ class TemplateSource:
                 return True
             if self.on_fetch is not None:
                 self.on_fetch()
-            proc = git.run(["fetch", "--prune", "--quiet", "--tags", self.url,
-                            "+refs/heads/*:refs/heads/*"], self.repo, check=False)
+            # a mirror: branches and tags as the template has them now (a moved tag too:
+            # `--tags` alone refuses to clobber it, and the fetch then fails on every run)
+            proc = git.run(["fetch", "--prune", "--quiet", self.url, "+refs/heads/*:refs/heads/*",
+                            "+refs/tags/*:refs/tags/*"], self.repo, check=False)
             if proc.returncode != 0:
                 raise TemplateError(f"cannot reach template {self.location}: {_first_error(proc.stderr)}; check the URL and network, or pass --offline to use the cache")
             _mark_fetched(self.repo)
@@ -205,7 +207,7 @@ class TemplateSource:
             sha, _fixed = self._lookup(ref, folders)
         if sha is None:
             what = f"ref '{printable(ref)}'" if ref is not None else "default branch"
-            raise TemplateError(f"template {self.location} has no {what}; pass an existing branch, tag or commit with --checkout")
+            raise TemplateError(f"template {self.location} has no {what}; pass an existing branch, tag or commit with --checkout (`cookiepatcher update --checkout REF` also makes it the ref the project follows)")
         self._resolved[ref] = sha
         self._commits.add(sha)
         return sha

@@ -571,3 +571,21 @@ def test_an_interrupted_command_exits_130_not_1(tpl, monkeypatch):
     with pytest.raises(SystemExit) as info:
         cli.main(["update", "--no-input"])
     assert info.value.code == 130
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_output_that_cannot_be_written_is_not_exit_1(tpl):
+    """1 means "out of date" for check and "conflicts" for update: a closed pipe (click's
+    own handling ended with 1) or a full disk (a traceback, 1) end with 120, Python's code
+    for lost output."""
+    project = generate(tpl, "v1")
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # a reader that is gone before the first line
+    piped = subprocess.run([sys.executable, "-m", "cookiepatcher", "check"], cwd=project, stdout=write_end,
+                           stderr=subprocess.PIPE, text=True)
+    os.close(write_end)
+    assert piped.returncode == 120, piped.stderr
+    command = f"{sys.executable} -m cookiepatcher check"
+    full = subprocess.run(["bash", "-c", f"{command} > /dev/full"], cwd=project, capture_output=True, text=True)
+    assert full.returncode == 120, full.stderr
+    assert full.stderr.splitlines() == ["cookiepatcher: error: cannot write the output (No space left on device)"]

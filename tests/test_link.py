@@ -220,3 +220,17 @@ def test_link_detection_in_a_project_without_commits_uses_the_working_tree(tpl):
     record, distance = link_project(project, tpl.location)
 
     assert (record.commit, distance) == (tpl.sha("v3"), 0)
+
+
+def test_link_refuses_an_answer_outside_a_choice(tmp_path, make_template):
+    """As create and `update --set` refuse it; link recorded it, and updates then used it."""
+    tpl = make_template(tmp_path, {"v1": {"README.md": README}},
+                        cookiecutter_json={"project_name": "Demo", "project_slug": "demo", "items": ["a", "b"]})
+    project = _unrecorded(tpl, "v1")
+    proc = run_cli("link", tpl.location, "--no-input", "items=zzz", cwd=project)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines() == ["cookiepatcher: error: items=zzz: not one of the template's choices (a, b); "
+                                        "pick one of them"]
+    assert not (project / "cookiepatcher.json").exists()
+    assert run_cli("link", tpl.location, "--no-input", "items=b", cwd=project).returncode == 0
+    assert record_of(project)["context"]["items"] == "b"

@@ -129,6 +129,18 @@ def test_remote_branch_is_refetched_tags_come_from_the_cache(tpl):
     assert open_template(tpl.url, offline=True).resolve("v3") == tpl.sha("v3")
 
 
+def test_a_tag_moved_in_the_template_moves_in_the_mirror(tpl):
+    """`fetch --tags` refuses to clobber a moved tag: the fetch failed on every run after
+    ("cannot reach template ...: unknown error") for every project of that template."""
+    open_template(tpl.url)
+    tpl.add_version("v3", {"a.txt": "three\n"})
+    git(tpl.path, "tag", "-f", "v1", "v3")  # v1 now names v3's commit
+
+    online = open_template(tpl.url)
+    assert online.resolve(None) == tpl.sha("v3")
+    assert online.resolve("v1") == tpl.sha("v3")
+
+
 def test_missing_commit_is_fetched(tpl):
     open_template(tpl.url)
     tpl.add_version("v3", {"a.txt": "three\n"})
