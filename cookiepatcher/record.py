@@ -126,7 +126,9 @@ def parse_record(text: str, where: str = RECORD_FILE) -> Record:
             return None
         if not isinstance(value, kinds) or (isinstance(value, str) and not value):
             kind = " or ".join(k.__name__ for k in kinds) + (" or null" if nullable else "")
-            raise RecordError(f"{where}: key '{key}' must be a non-empty {kind}, got {json.dumps(value)}")
+            # ("non-empty" only for text: an empty context or skip list is a valid record)
+            raise RecordError(f"{where}: key '{key}' must be a {'non-empty ' if str in kinds else ''}{kind}, "
+                              f"got {json.dumps(value)}")
         return value
 
     for key in ("template", "directory", "checkout"):  # (names and paths: no NUL, which no path can hold)

@@ -107,3 +107,14 @@ def test_strip_credentials(url, expected):
 def test_public_context_drops_private_keys():
     ctx = {"name": "x", "_template": "t", "__prompts__": {}, "_copy_without_render": [], "flag": False}
     assert public_context(ctx) == {"name": "x", "flag": False}
+
+
+def test_a_record_of_the_wrong_kind_is_named_without_claiming_non_empty(tmp_path):
+    """An empty context or skip list is valid: "must be a non-empty dict" was untrue."""
+    from cookiepatcher.errors import RecordError
+    from cookiepatcher.record import parse_record
+
+    with pytest.raises(RecordError, match=r"key 'context' must be a dict, got \[\]"):
+        parse_record(json.dumps({"template": "t", "commit": "a" * 40, "context": []}), "cookiepatcher.json")
+    with pytest.raises(RecordError, match=r"key 'template' must be a non-empty str, got \"\""):
+        parse_record(json.dumps({"template": "", "commit": "a" * 40, "context": {}}), "cookiepatcher.json")
