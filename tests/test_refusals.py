@@ -1068,18 +1068,25 @@ def test_a_repository_named_only_by_git_dir_says_the_variable_is_ignored(tmp_pat
     assert "is not in a git repository" in line and "GIT_DIR and GIT_WORK_TREE in the environment: ignored" in line, line
 
 
+def _add_submodule(project: Path, tmp_path: Path, path: str, commits: int = 1) -> None:
+    """Commit, in ``project``, a submodule at ``path``: a new repository ``tmp_path/lib``
+    with ``commits`` commits of ``l.txt``."""
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    git(lib, "init", "-q")
+    for n in range(1, commits + 1):
+        write(lib / "l.txt", "l\n" if commits == 1 else f"{n}\n")
+        commit_all(lib, f"lib {n}")
+    git(project, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(lib), path)
+    commit_all(project, "submodule")
+
+
 def test_files_the_template_adds_inside_a_submodule_are_refused_with_a_skip_pattern(tmp_path, make_template):
     """They would be written into the submodule's own work tree (and the gitlink staged
     as deleted); the advised skip pattern then lets the update through."""
     tpl = make_template(tmp_path, {"v1": {"README.md": README}, "v2": {"README.md": README, "vendor/lib/file.txt": "t\n"}})
-    lib = tmp_path / "lib"
-    lib.mkdir()
-    git(lib, "init", "-q")
-    write(lib / "l.txt", "l\n")
-    commit_all(lib, "lib")
     project = generate(tpl, "v1")
-    git(project, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(lib), "vendor/lib")
-    commit_all(project, "submodule")
+    _add_submodule(project, tmp_path, "vendor/lib")
     message = assert_refused(project, ["update", "--checkout", "v2", "--no-input"], "inside submodule vendor/lib")
     assert not (project / "vendor" / "lib" / "file.txt").exists()
     advice = re.search(r'"skip": (\[.*?\])', message).group(1)
@@ -1201,13 +1208,7 @@ def test_flagged_files_are_named_as_they_are(two_versions):
 
 def test_a_submodule_with_changes_of_its_own_gets_advice_that_works(tmp_path, two_versions):
     project = generate(two_versions, "v1")
-    lib = tmp_path / "lib"
-    lib.mkdir()
-    git(lib, "init", "-q")
-    write(lib / "l.txt", "l\n")
-    commit_all(lib, "lib")
-    git(project, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(lib), "lib")
-    commit_all(project, "submodule")
+    _add_submodule(project, tmp_path, "lib")
     write(project / "lib" / "scratch.txt", "untracked inside the submodule\n")
     assert_refused(project, ["update", "--checkout", "v2", "--no-input"], "uncommitted changes in lib (a submodule)",
                    "commit or stash them; for a submodule, its own changes or untracked files: inside it, then run")
@@ -1215,14 +1216,8 @@ def test_a_submodule_with_changes_of_its_own_gets_advice_that_works(tmp_path, tw
 
 def test_the_skip_pattern_for_a_submodule_with_wildcards_in_its_name_matches_it(tmp_path, make_template):
     tpl = make_template(tmp_path, {"v1": {"README.md": README}, "v2": {"README.md": README, "lib[1]/file.txt": "t\n"}})
-    lib = tmp_path / "lib"
-    lib.mkdir()
-    git(lib, "init", "-q")
-    write(lib / "l.txt", "l\n")
-    commit_all(lib, "lib")
     project = generate(tpl, "v1")
-    git(project, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(lib), "lib[1]")
-    commit_all(project, "submodule")
+    _add_submodule(project, tmp_path, "lib[1]")
     message = assert_refused(project, ["update", "--checkout", "v2", "--no-input"], "inside submodule lib[1]")
     advice = json.loads(re.search(r'"skip": (\[.*?\]) in', message).group(1))
     assert advice == ["/lib\\[1\\]/**"]
@@ -1268,14 +1263,7 @@ def test_untracked_files_in_the_way_are_named_from_the_project_folder(tmp_path, 
 def test_a_submodule_at_another_commit_gets_advice_that_works(tmp_path, two_versions):
     """Nothing to commit or stash inside it: git add it, or put it back."""
     project = generate(two_versions, "v1")
-    lib = tmp_path / "lib"
-    lib.mkdir()
-    git(lib, "init", "-q")
-    for n in (1, 2):
-        write(lib / "l.txt", f"{n}\n")
-        commit_all(lib, f"lib {n}")
-    git(project, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(lib), "lib")
-    commit_all(project, "submodule")
+    _add_submodule(project, tmp_path, "lib", commits=2)
     git(project / "lib", "checkout", "-q", "HEAD~1")
     message = assert_refused(project, ["update", "--checkout", "v2", "--no-input"], "uncommitted changes in lib (a submodule)",
                              "; for a submodule at another commit: `git add` and commit it, or `git submodule update` it, then run")
