@@ -694,18 +694,20 @@ def _reading_input(exc: BaseException) -> bool:
     return isinstance(exc, (UnicodeDecodeError, OSError)) or (isinstance(exc, RuntimeError) and "stdin" in str(exc))
 
 
+def _frames(exc: BaseException) -> Iterator[Any]:
+    """The frames of ``exc``'s traceback, outermost first."""
+    tb = exc.__traceback__
+    while tb is not None:
+        yield tb.tb_frame
+        tb = tb.tb_next
+
+
 def _raised_rendering(exc: BaseException) -> bool:
     """Whether ``exc`` was raised while Jinja rendered something (a frame of cookiecutter's
     ``render_variable``, of Jinja, or of a compiled template) rather than, say, while a
     prompt read its input."""
-    tb = exc.__traceback__
-    while tb is not None:
-        frame = tb.tb_frame
-        if frame.f_code.co_name == "render_variable" or str(frame.f_globals.get("__name__", "")).startswith("jinja2") \
-                or frame.f_code.co_filename == "<template>":
-            return True
-        tb = tb.tb_next
-    return False
+    return any(frame.f_code.co_name == "render_variable" or frame.f_code.co_filename == "<template>"
+               or str(frame.f_globals.get("__name__", "")).startswith("jinja2") for frame in _frames(exc))
 
 
 def _refuse_unrenderable_answer(exc: Exception, context: dict[str, Any], answers: Mapping[str, Any] | None,
@@ -725,12 +727,9 @@ def _refuse_unrenderable_answer(exc: Exception, context: dict[str, Any], answers
     """
     from cookiecutter.utils import create_env_with_context
 
-    key = None
-    tb = exc.__traceback__
-    while tb is not None:  # the innermost prompt_for_config frame: the question it was rendering
-        if tb.tb_frame.f_code.co_name == "prompt_for_config":
-            key = tb.tb_frame.f_locals.get("key")
-        tb = tb.tb_next
+    # the innermost prompt_for_config frame: the question it was rendering
+    key = next((frame.f_locals.get("key") for frame in reversed(list(_frames(exc)))
+                if frame.f_code.co_name == "prompt_for_config"), None)
     given = {**(default_context or {}), **(answers or {})}
     if not isinstance(key, str) or key not in given:
         return
